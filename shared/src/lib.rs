@@ -1,0 +1,11 @@
+//! Shared library of the Feishu approval bridge: callback crypto and parsing, the Feishu API
+//! models and client, credentials, and the sync job schema that every caller of the sync function
+//! speaks.
+
+pub mod callback;
+pub mod client;
+pub mod crypto;
+pub mod ids;
+pub mod job;
+pub mod models;
+pub mod secrets;
