@@ -1,0 +1,1 @@
+//! EventBridge decision publisher adapter.
