@@ -19,8 +19,8 @@ use crate::models::time::UnixMillis;
 pub enum SyncJob {
     /// An approver decided a task in Feishu.
     Decision(DecisionJob),
-    /// The company's system changed an instance.
-    Instance(InstanceJob),
+    /// The company's system changed an instance (boxed: a full instance dwarfs the other jobs).
+    Instance(Box<InstanceJob>),
     /// Set a bot card's status.
     Message(MessageJob),
 }
