@@ -1,0 +1,191 @@
+//! `feishu-sim`: an in-memory simulator of the Feishu OpenAPI surface the bridge uses — the tenant
+//! token, third-party approval definitions, instances and checks, and approval bot cards — with
+//! Feishu's paths, envelopes, error codes and HTTP statuses (`feishu-api.md` §0–§5, §7),
+//! plus a `/_sim/` admin API for assertions and fault injection.
+//!
+//! It validates raw JSON on its own terms (it shares no models with `feishu-bridge`), so a wrong
+//! field type, a missing required field or a custom approval code used where the system code
+//! belongs fails here the way it fails against Feishu.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), feishu_sim::SimError> {
+//! let sim = feishu_sim::Simulator::start(feishu_sim::SimConfig::default()).await?;
+//! let base_url = sim.base_url(); // point the Feishu client here
+//! // … exercise the client …
+//! let cards = sim.handle().state().messages;
+//! # let _ = (base_url, cards);
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod definitions;
+mod faults;
+mod handle;
+mod i18n;
+mod ids;
+mod instances;
+mod messages;
+mod reply;
+mod schema;
+mod server;
+mod state;
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use auth::TokenInfo;
+pub use definitions::DefinitionRecord;
+pub use faults::{
+    FaultCommand, FaultCommandError, FaultKind, FaultRule, FaultsSnapshot, RandomFaults,
+};
+pub use handle::SimHandle;
+pub use instances::{CcRecord, InstanceRecord, PushOutcome, PushRecord, TaskRecord, UpdateMode};
+pub use messages::{MessageRecord, StatusChange};
+pub use state::{RecordedRequest, StateSnapshot};
+
+/// App id accepted when none is configured.
+pub const DEFAULT_APP_ID: &str = "cli_feishusim000001";
+/// App secret accepted when none is configured (a simulator-only value).
+pub const DEFAULT_APP_SECRET: &str = "feishu-sim-secret";
+/// Feishu's tenant token lifetime.
+pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(7200);
+
+/// How to run a simulator.
+#[derive(Clone)]
+pub struct SimConfig {
+    /// The app id the token endpoint accepts.
+    pub app_id: String,
+    /// The app secret the token endpoint accepts.
+    pub app_secret: String,
+    /// Lifetime of issued tenant tokens. Below 30 minutes, every token request issues a new one.
+    pub token_lifetime: Duration,
+    /// Address to listen on; port 0 picks a free port.
+    pub bind: SocketAddr,
+}
+
+impl Default for SimConfig {
+    /// The default app on `127.0.0.1:0` with 2-hour tokens.
+    fn default() -> Self {
+        Self {
+            app_id: DEFAULT_APP_ID.to_owned(),
+            app_secret: DEFAULT_APP_SECRET.to_owned(),
+            token_lifetime: DEFAULT_TOKEN_LIFETIME,
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        }
+    }
+}
+
+impl fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("app_id", &self.app_id)
+            .field("app_secret", &"<redacted>")
+            .field("token_lifetime", &self.token_lifetime)
+            .field("bind", &self.bind)
+            .finish()
+    }
+}
+
+/// Why the simulator could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The server stopped with an I/O error.
+    #[error("simulator server failed: {0}")]
+    Serve(#[source] std::io::Error),
+    /// The server task panicked or was cancelled.
+    #[error("simulator server task ended abnormally: {0}")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+/// Starts simulators.
+pub struct Simulator;
+
+impl Simulator {
+    /// Binds `config.bind` and serves in a background task of the current Tokio runtime.
+    pub async fn start(config: SimConfig) -> Result<RunningSimulator, SimError> {
+        let bind = config.bind;
+        let listener = TcpListener::bind(bind)
+            .await
+            .map_err(|source| SimError::Bind { addr: bind, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| SimError::Bind { addr: bind, source })?;
+        let handle = SimHandle::new(config);
+        let router = server::router(handle.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    // Either an explicit stop or the sender being dropped ends the server.
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Ok(RunningSimulator {
+            addr,
+            handle,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+}
+
+/// A simulator serving in the background; dropping it stops the server.
+pub struct RunningSimulator {
+    addr: SocketAddr,
+    handle: SimHandle,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningSimulator {
+    /// `http://host:port`, the base URL to give a Feishu client (no trailing slash).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// In-process access to state, request log, faults and clock.
+    pub fn handle(&self) -> &SimHandle {
+        &self.handle
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish, and waits for the server.
+    pub async fn shutdown(mut self) -> Result<(), SimError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.map_err(SimError::Task)?.map_err(SimError::Serve),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningSimulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
