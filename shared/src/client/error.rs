@@ -19,6 +19,10 @@ pub(crate) const RATE_LIMITED_CODE: i64 = 99991400;
 /// Body code of Feishu's "There have been some errors. Please try again later".
 pub(crate) const TRY_AGAIN_LATER_CODE: i64 = 1395001;
 
+/// Body code documented as "tenant_id not found", which integrators also see when one instance is
+/// synced too often: backing off and retrying costs little, dropping the sync loses an update.
+pub(crate) const SYNCED_TOO_OFTEN_CODE: i64 = 1390014;
+
 /// Why a Feishu call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum FeishuError {
@@ -109,7 +113,7 @@ pub struct ApiFailure {
 impl ApiFailure {
     /// Whether a later attempt may succeed: a server error or Feishu's "try again later".
     pub fn is_transient(&self) -> bool {
-        self.status >= 500 || self.code == TRY_AGAIN_LATER_CODE
+        self.status >= 500 || [TRY_AGAIN_LATER_CODE, SYNCED_TOO_OFTEN_CODE].contains(&self.code)
     }
 
     /// Whether Feishu rejected the tenant token.
@@ -284,6 +288,7 @@ mod tests {
         assert!(!FeishuError::from(failure(400, 1390001)).is_retryable());
         assert!(!FeishuError::from(failure(200, 99991663)).is_retryable());
         assert!(FeishuError::from(failure(400, TRY_AGAIN_LATER_CODE)).is_retryable());
+        assert!(FeishuError::from(failure(400, SYNCED_TOO_OFTEN_CODE)).is_retryable());
         assert!(FeishuError::from(failure(503, 1)).is_retryable());
         let unreadable = |status| FeishuError::UnexpectedResponse {
             path: "/p",
