@@ -1,0 +1,233 @@
+//! Settings of the sync function, read once from the environment at start-up.
+
+use std::time::Duration;
+
+use feishu_bridge::client::{ClientConfig, FeishuDomain};
+
+/// DynamoDB table of snapshots; unset means the in-memory store.
+const TABLE_NAME: &str = "TABLE_NAME";
+/// EventBridge bus for decision events; unset means the log publisher.
+const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
+/// `derive` or `external`: who decides an instance's status after a decision.
+const INSTANCE_STATUS_POLICY: &str = "INSTANCE_STATUS_POLICY";
+/// The callback function's public URL, put into bot cards.
+const CALLBACK_URL: &str = "CALLBACK_URL";
+/// Feishu OpenAPI base URL (a proxy or simulator); wins over `FEISHU_DOMAIN`.
+const FEISHU_BASE_URL: &str = "FEISHU_BASE_URL";
+/// `feishu` (default) or `lark`.
+const FEISHU_DOMAIN: &str = "FEISHU_DOMAIN";
+/// Time budget of one job's Feishu calls, in milliseconds.
+const SYNC_DEADLINE_MS: &str = "SYNC_DEADLINE_MS";
+
+/// Deadline of one job when none is configured: well inside the 60 s function timeout, with
+/// room for the store and the event after the last Feishu call.
+const DEFAULT_DEADLINE_MS: u64 = 20_000;
+
+/// Who decides an instance's status when an approver decides a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InstanceStatusPolicy {
+    /// The bridge derives it from the tasks: any task rejected → `REJECTED`; every task approved
+    /// or done → `APPROVED`; otherwise it stays as it is.
+    #[default]
+    Derive,
+    /// The company's system decides it and pushes it with an instance job; a decision changes
+    /// only its task.
+    External,
+}
+
+/// What the job handlers need to know besides their clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncSettings {
+    /// Who decides instance statuses after a decision.
+    pub instance_status_policy: InstanceStatusPolicy,
+    /// The callback function's public URL for bot cards; bot cards cannot be sent without it.
+    pub callback_url: Option<String>,
+    /// Time budget of one job's Feishu calls.
+    pub deadline: Duration,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        Self {
+            instance_status_policy: InstanceStatusPolicy::Derive,
+            callback_url: None,
+            deadline: Duration::from_millis(DEFAULT_DEADLINE_MS),
+        }
+    }
+}
+
+/// The sync function's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// DynamoDB table of snapshots (`TABLE_NAME`); `None` keeps snapshots in memory.
+    pub table_name: Option<String>,
+    /// EventBridge bus for decision events (`EVENT_BUS_NAME`); `None` writes them to the log.
+    pub event_bus_name: Option<String>,
+    /// The Feishu client's settings (`FEISHU_BASE_URL`, else `FEISHU_DOMAIN`).
+    pub feishu: ClientConfig,
+    /// The handlers' settings.
+    pub sync: SyncSettings,
+}
+
+/// Why the settings are unusable. Messages name variables, never their values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// `INSTANCE_STATUS_POLICY` is neither `derive` nor `external`.
+    #[error("{INSTANCE_STATUS_POLICY} must be `derive` or `external`")]
+    InvalidPolicy,
+    /// `FEISHU_DOMAIN` is neither `feishu` nor `lark`.
+    #[error("{FEISHU_DOMAIN} must be `feishu` or `lark`")]
+    InvalidDomain,
+    /// `SYNC_DEADLINE_MS` is not a positive whole number of milliseconds.
+    #[error("{SYNC_DEADLINE_MS} must be a positive whole number of milliseconds")]
+    InvalidDeadline,
+    /// `CALLBACK_URL` is not an absolute http(s) URL.
+    #[error("{CALLBACK_URL} must be an absolute http(s) URL")]
+    InvalidCallbackUrl,
+}
+
+impl Config {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup` (variable name → value); empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| {
+            lookup(name)
+                .map(|value| value.trim().to_owned())
+                .filter(|value| !value.is_empty())
+        };
+        let instance_status_policy = match var(INSTANCE_STATUS_POLICY).as_deref() {
+            None => InstanceStatusPolicy::Derive,
+            Some(policy) if policy.eq_ignore_ascii_case("derive") => InstanceStatusPolicy::Derive,
+            Some(policy) if policy.eq_ignore_ascii_case("external") => {
+                InstanceStatusPolicy::External
+            }
+            Some(_) => return Err(ConfigError::InvalidPolicy),
+        };
+        let feishu = match (var(FEISHU_BASE_URL), var(FEISHU_DOMAIN).as_deref()) {
+            (Some(base_url), _) => ClientConfig::for_base_url(base_url),
+            (None, None) => ClientConfig::for_domain(FeishuDomain::Feishu),
+            (None, Some(domain)) if domain.eq_ignore_ascii_case("feishu") => {
+                ClientConfig::for_domain(FeishuDomain::Feishu)
+            }
+            (None, Some(domain)) if domain.eq_ignore_ascii_case("lark") => {
+                ClientConfig::for_domain(FeishuDomain::Lark)
+            }
+            (None, Some(_)) => return Err(ConfigError::InvalidDomain),
+        };
+        let deadline_ms = match var(SYNC_DEADLINE_MS) {
+            None => DEFAULT_DEADLINE_MS,
+            Some(raw) => raw
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| *ms > 0)
+                .ok_or(ConfigError::InvalidDeadline)?,
+        };
+        let callback_url = var(CALLBACK_URL)
+            .map(|url| {
+                let absolute = url.split_once("://").is_some_and(|(scheme, rest)| {
+                    matches!(scheme, "http" | "https") && !rest.is_empty()
+                });
+                if absolute {
+                    Ok(url)
+                } else {
+                    Err(ConfigError::InvalidCallbackUrl)
+                }
+            })
+            .transpose()?;
+        Ok(Self {
+            table_name: var(TABLE_NAME),
+            event_bus_name: var(EVENT_BUS_NAME),
+            feishu,
+            sync: SyncSettings {
+                instance_status_policy,
+                callback_url,
+                deadline: Duration::from_millis(deadline_ms),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
+
+    #[test]
+    fn defaults_to_memory_log_derive_feishu_and_20_s() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.table_name, None);
+        assert_eq!(config.event_bus_name, None);
+        assert_eq!(config.feishu.base_url, "https://open.feishu.cn");
+        assert_eq!(config.sync, SyncSettings::default());
+        assert_eq!(config.sync.deadline, Duration::from_secs(20));
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let config = config(&[
+            (TABLE_NAME, "snapshots"),
+            (EVENT_BUS_NAME, "approvals"),
+            (INSTANCE_STATUS_POLICY, "external"),
+            (CALLBACK_URL, "https://example.com/feishu/approval/callback"),
+            (FEISHU_DOMAIN, "lark"),
+            (SYNC_DEADLINE_MS, "5000"),
+        ])
+        .unwrap();
+        assert_eq!(config.table_name.as_deref(), Some("snapshots"));
+        assert_eq!(config.event_bus_name.as_deref(), Some("approvals"));
+        assert_eq!(config.feishu.base_url, "https://open.larksuite.com");
+        assert_eq!(
+            config.sync,
+            SyncSettings {
+                instance_status_policy: InstanceStatusPolicy::External,
+                callback_url: Some("https://example.com/feishu/approval/callback".to_owned()),
+                deadline: Duration::from_secs(5),
+            }
+        );
+    }
+
+    #[test]
+    fn base_url_wins_over_domain() {
+        let config = config(&[
+            (FEISHU_BASE_URL, "http://127.0.0.1:9000"),
+            (FEISHU_DOMAIN, "lark"),
+        ])
+        .unwrap();
+        assert_eq!(config.feishu.base_url, "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn rejects_invalid_values() {
+        assert_eq!(
+            config(&[(INSTANCE_STATUS_POLICY, "company")]),
+            Err(ConfigError::InvalidPolicy)
+        );
+        assert_eq!(
+            config(&[(FEISHU_DOMAIN, "larksuite")]),
+            Err(ConfigError::InvalidDomain)
+        );
+        for deadline in ["0", "-5", "1.5", "soon"] {
+            assert_eq!(
+                config(&[(SYNC_DEADLINE_MS, deadline)]),
+                Err(ConfigError::InvalidDeadline)
+            );
+        }
+        for url in ["example.com/callback", "ftp://example.com", "https://"] {
+            assert_eq!(
+                config(&[(CALLBACK_URL, url)]),
+                Err(ConfigError::InvalidCallbackUrl)
+            );
+        }
+    }
+}

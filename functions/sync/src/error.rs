@@ -1,0 +1,123 @@
+//! [`SyncError`]: why a job failed, as the Lambda error its invocation fails with.
+//!
+//! Every failure fails the invocation: Lambda retries asynchronous invocations and then sends the
+//! job to the on-failure destination, where the error type and message tell why. Messages carry
+//! Feishu's `code`, `msg` and `log_id`, never tokens, request bodies or job contents.
+
+use feishu_bridge::client::FeishuError;
+use feishu_bridge::secrets::SecretError;
+use lambda_runtime::Diagnostic;
+
+use crate::events::PublishError;
+use crate::store::StoreError;
+
+/// Why a job failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The job is not a valid [`SyncJob`](feishu_bridge::job::SyncJob); retrying cannot help.
+    #[error("invalid job: {0}")]
+    InvalidJob(String),
+    /// A Feishu call failed.
+    #[error("Feishu {api} for {target} failed: {}", FeishuReason(.source))]
+    Feishu {
+        /// The API called, e.g. `external_instances`.
+        api: &'static str,
+        /// What it was called for (an instance id, a message id, a task).
+        target: String,
+        /// The failure, with Feishu's code, msg and log id.
+        #[source]
+        source: FeishuError,
+    },
+    /// The snapshot store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Concurrent writers kept changing the snapshot; a later retry will succeed.
+    #[error("gave up after {attempts} concurrent changes to the snapshot of {instance_id}")]
+    TooManyConflicts {
+        /// The contended snapshot.
+        instance_id: String,
+        /// Save attempts made.
+        attempts: u32,
+    },
+    /// The decision event could not be published (the decision itself is applied and recorded).
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    /// The app credentials (callback token and key for bot cards) could not be loaded.
+    #[error("could not load the app credentials for bot cards")]
+    Credentials(#[source] SecretError),
+    /// A setting the job needs is not configured.
+    #[error("{0} is not configured; it is needed to {1}")]
+    NotConfigured(&'static str, &'static str),
+}
+
+impl SyncError {
+    /// The Lambda `errorType` of this failure.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::InvalidJob(_) => "InvalidJob",
+            Self::Feishu { source, .. } if source.is_retryable() => "FeishuTransient",
+            Self::Feishu { .. } => "FeishuRejected",
+            Self::Store(StoreError::Conflict { .. }) | Self::TooManyConflicts { .. } => {
+                "StoreConflict"
+            }
+            Self::Store(StoreError::Unavailable(_)) => "StoreUnavailable",
+            Self::Store(StoreError::Corrupt { .. }) => "StoreCorrupt",
+            Self::Publish(_) => "PublishFailed",
+            Self::Credentials(_) => "CredentialsUnavailable",
+            Self::NotConfigured(..) => "NotConfigured",
+        }
+    }
+
+    /// Whether retrying the whole job later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Feishu { source, .. } => source.is_retryable(),
+            Self::Store(StoreError::Corrupt { .. })
+            | Self::InvalidJob(_)
+            | Self::NotConfigured(..) => false,
+            Self::Store(_)
+            | Self::TooManyConflicts { .. }
+            | Self::Publish(_)
+            | Self::Credentials(_) => true,
+        }
+    }
+
+    /// A failed Feishu call of `api` for `target`.
+    pub(crate) fn feishu(
+        api: &'static str,
+        target: impl Into<String>,
+        source: FeishuError,
+    ) -> Self {
+        Self::Feishu {
+            api,
+            target: target.into(),
+            source,
+        }
+    }
+}
+
+impl From<SyncError> for Diagnostic {
+    fn from(error: SyncError) -> Self {
+        Self {
+            error_type: error.error_type().to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// Formats a Feishu failure; a passed deadline also shows its last attempt's failure, so the
+/// code, msg and log id Feishu answered with are never lost.
+struct FeishuReason<'a>(&'a FeishuError);
+
+impl std::fmt::Display for FeishuReason<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        if let FeishuError::DeadlineExceeded {
+            last: Some(last), ..
+        } = self.0
+        {
+            write!(f, "; last attempt: {last}")?;
+        }
+        Ok(())
+    }
+}

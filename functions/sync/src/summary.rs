@@ -1,0 +1,179 @@
+//! What a job did: the JSON a direct (RequestResponse) invocation returns, also logged at the end
+//! of every job.
+
+use feishu_bridge::client::FeishuError;
+use feishu_bridge::ids::MessageId;
+use feishu_bridge::models::instance::InstanceStatus;
+use feishu_bridge::models::message::CardStatus;
+use feishu_bridge::models::time::UnixMillis;
+use serde::Serialize;
+
+/// `api` of an instance push.
+pub const SYNC_INSTANCE_API: &str = "external_instances";
+/// `api` of a bot card send.
+pub const SEND_MESSAGE_API: &str = "message/send";
+/// `api` of a bot card update.
+pub const UPDATE_MESSAGE_API: &str = "message/update";
+
+/// The outcome of one job, tagged by `job`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "job", rename_all = "snake_case")]
+pub enum SyncSummary {
+    /// A decision job.
+    Decision(DecisionSummary),
+    /// An instance job.
+    Instance(InstanceSummary),
+    /// A message job.
+    Message(MessageSummary),
+}
+
+/// One Feishu call and Feishu's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FeishuCall {
+    /// The API: [`SYNC_INSTANCE_API`], [`SEND_MESSAGE_API`] or [`UPDATE_MESSAGE_API`].
+    pub api: &'static str,
+    /// What it was called for: an instance id, a message id, or `instance_id/task_id` for a send.
+    pub target: String,
+    /// Whether Feishu accepted the call.
+    pub accepted: bool,
+    /// Feishu's `code` (`0` when accepted); absent when no answer carried one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<i64>,
+    /// Feishu's `msg`, or why the call failed when Feishu gave none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msg: Option<String>,
+    /// Feishu's log id, when the answer carried one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_id: Option<String>,
+}
+
+impl FeishuCall {
+    /// A call Feishu accepted.
+    pub fn accepted(api: &'static str, target: impl Into<String>) -> Self {
+        Self {
+            api,
+            target: target.into(),
+            accepted: true,
+            code: Some(0),
+            msg: None,
+            log_id: None,
+        }
+    }
+
+    /// A call that failed with `error`.
+    pub fn failed(api: &'static str, target: impl Into<String>, error: &FeishuError) -> Self {
+        Self {
+            api,
+            target: target.into(),
+            accepted: false,
+            code: error.code(),
+            msg: Some(
+                error
+                    .api_failure()
+                    .map_or_else(|| error.to_string(), |failure| failure.msg.clone()),
+            ),
+            log_id: error.log_id().map(str::to_owned),
+        }
+    }
+}
+
+/// Whether a decision was new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionOutcome {
+    /// Applied now.
+    Applied,
+    /// Applied before (a retry, a double tap, or the same action from another path): Feishu was
+    /// not called again.
+    Duplicate,
+}
+
+/// What a decision did to the instance in Feishu.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceEffect {
+    /// The instance with the decided task was pushed.
+    Pushed,
+    /// A custom action: the task keeps its status, so nothing was pushed.
+    Unchanged,
+    /// The instance was never synced through the bridge, so there was nothing to push.
+    NotSynced,
+    /// The synced instance has no such task, so nothing was pushed.
+    TaskNotFound,
+    /// A duplicate: the first delivery pushed it.
+    AlreadyApplied,
+}
+
+/// The outcome of a decision job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecisionSummary {
+    /// `instance_id/task_id/action`, as in the decision event.
+    pub decision_id: String,
+    /// New or duplicate.
+    pub outcome: DecisionOutcome,
+    /// The instance, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// The task, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    /// What happened to the instance in Feishu.
+    pub instance: InstanceEffect,
+    /// The instance status after the decision, when the instance is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_status: Option<InstanceStatus>,
+    /// The bot card updated (or attempted), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card: Option<MessageId>,
+    /// Whether the decision event is published.
+    pub event_published: bool,
+    /// The Feishu calls made.
+    pub calls: Vec<FeishuCall>,
+}
+
+/// Whether an instance job's instance was pushed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceOutcome {
+    /// Pushed to Feishu and stored.
+    Synced,
+    /// Not pushed: the stored instance is as new or newer (`update_time`).
+    Stale,
+}
+
+/// A bot card sent for a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SentCard {
+    /// The task the card is for.
+    pub task_id: String,
+    /// The card.
+    pub message_id: MessageId,
+}
+
+/// The outcome of an instance job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InstanceSummary {
+    /// The instance.
+    pub instance_id: String,
+    /// Pushed or ignored as stale.
+    pub outcome: InstanceOutcome,
+    /// The stored instance's `update_time` that made the job stale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored_update_time: Option<UnixMillis>,
+    /// Bot cards sent by this job.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cards_sent: Vec<SentCard>,
+    /// The Feishu calls made.
+    pub calls: Vec<FeishuCall>,
+}
+
+/// The outcome of a message job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MessageSummary {
+    /// The card.
+    pub message_id: MessageId,
+    /// Its new status.
+    pub status: CardStatus,
+    /// The Feishu call made.
+    pub calls: Vec<FeishuCall>,
+}

@@ -1,0 +1,507 @@
+//! Decision jobs against a wiremock Feishu.
+
+use std::time::Duration;
+
+use approval_sync::{InstanceStatusPolicy, SnapshotStore, SyncSummary};
+use feishu_bridge::models::instance::InstanceStatus;
+use lambda_runtime::Diagnostic;
+use serde_json::{Value, json};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::*;
+
+const MESSAGE_ID: &str = "7690275278685244603";
+
+fn decision_summary(summary: SyncSummary) -> approval_sync::summary::DecisionSummary {
+    match summary {
+        SyncSummary::Decision(summary) => summary,
+        other => panic!("expected a decision summary, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn decision_updates_the_card_and_replaces_the_instance_with_the_task_approved() {
+    let server = feishu().await;
+    let service = service(&server);
+    seed(&service, instance(&[("t1", "PENDING"), ("t2", "PENDING")])).await;
+
+    let summary = run(
+        &service,
+        decision(json!({
+            "instance_id": "i-1", "task_id": "t1", "message_id": MESSAGE_ID,
+            "action": "APPROVE", "reason": "fine"
+        })),
+    )
+    .await
+    .unwrap();
+
+    let updates = bodies(&server, UPDATE_PATH).await;
+    assert_eq!(
+        updates,
+        [json!({"message_id": MESSAGE_ID, "status": "APPROVED"})]
+    );
+    let pushes = bodies(&server, INSTANCE_PATH).await;
+    assert_eq!(pushes.len(), 1);
+    let pushed = &pushes[0];
+    assert_eq!(pushed["update_mode"], "REPLACE");
+    assert_eq!(task_status(pushed, "t1"), "APPROVED");
+    assert_eq!(task_status(pushed, "t2"), "PENDING");
+    assert_eq!(pushed["status"], "PENDING");
+    assert!(millis(&pushed["update_time"]) > START);
+    let t1 = &pushed["task_list"][0];
+    assert!(millis(&t1["update_time"]) > START);
+    assert!(millis(&t1["end_time"]) > START);
+    // Everything else of the instance is pushed as stored.
+    assert_eq!(pushed["form"], instance_json("i-1", START, &[])["form"]);
+    assert_eq!(
+        pushed["i18n_resources"][0]["texts"][0]["key"],
+        "@i18n@title"
+    );
+
+    let summary = decision_summary(summary);
+    let summary_json = serde_json::to_value(&summary).unwrap();
+    assert_eq!(summary_json["decision_id"], "i-1/t1/APPROVE");
+    assert_eq!(summary_json["outcome"], "applied");
+    assert_eq!(summary_json["instance"], "pushed");
+    assert_eq!(summary_json["event_published"], true);
+    let apis: Vec<_> = summary
+        .calls
+        .iter()
+        .map(|call| (call.api, call.code))
+        .collect();
+    assert_eq!(
+        apis,
+        [("message/update", Some(0)), ("external_instances", Some(0))]
+    );
+
+    let events = service.publisher().events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].decision_id, "i-1/t1/APPROVE");
+    assert_eq!(events[0].instance_status, Some(InstanceStatus::Pending));
+    assert_eq!(events[0].decision.reason.as_deref(), Some("fine"));
+
+    let snapshot = service.store().load("i-1").await.unwrap();
+    let applied = &snapshot.decisions["t1/APPROVE"];
+    assert!(applied.event_published);
+    assert_eq!(
+        serde_json::to_value(snapshot.instance.as_ref().unwrap()).unwrap(),
+        *pushed,
+        "the snapshot holds exactly what Feishu accepted"
+    );
+}
+
+#[tokio::test]
+async fn approving_the_last_task_approves_the_instance_and_rejecting_rejects_it() {
+    let server = feishu().await;
+    let service = service(&server);
+    seed(&service, instance(&[("t1", "APPROVED"), ("t2", "PENDING")])).await;
+    run(
+        &service,
+        decision(json!({"instance_id": "i-1", "task_id": "t2", "action": "APPROVE"})),
+    )
+    .await
+    .unwrap();
+    let pushed = bodies(&server, INSTANCE_PATH).await.pop().unwrap();
+    assert_eq!(pushed["status"], "APPROVED");
+    assert!(millis(&pushed["end_time"]) > START);
+
+    let server = feishu().await;
+    let service = crate::helpers::service(&server);
+    seed(&service, instance(&[("t1", "PENDING"), ("t2", "PENDING")])).await;
+    run(
+        &service,
+        decision(json!({"instance_id": "i-1", "task_id": "t1", "action": "REJECT"})),
+    )
+    .await
+    .unwrap();
+    let pushed = bodies(&server, INSTANCE_PATH).await.pop().unwrap();
+    assert_eq!(pushed["status"], "REJECTED");
+    assert_eq!(task_status(&pushed, "t1"), "REJECTED");
+    assert_eq!(
+        service.publisher().events()[0].instance_status,
+        Some(InstanceStatus::Rejected)
+    );
+}
+
+#[tokio::test]
+async fn a_duplicate_decision_calls_feishu_only_once() {
+    let server = feishu().await;
+    let service = service(&server);
+    seed(&service, instance(&[("t1", "PENDING")])).await;
+    let job = decision(json!({
+        "instance_id": "i-1", "task_id": "t1", "message_id": MESSAGE_ID, "action": "APPROVE"
+    }));
+    run(&service, job.clone()).await.unwrap();
+    let second = decision_summary(run(&service, job).await.unwrap());
+    // The same action arriving from the Approval Center list (no message id) is the same decision.
+    let from_list = decision_summary(
+        run(
+            &service,
+            decision(json!({"instance_id": "i-1", "task_id": "t1", "action": "APPROVE"})),
+        )
+        .await
+        .unwrap(),
+    );
+
+    for summary in [&second, &from_list] {
+        assert_eq!(
+            serde_json::to_value(summary).unwrap()["outcome"],
+            "duplicate"
+        );
+        assert!(summary.calls.is_empty());
+        assert!(summary.event_published);
+    }
+    assert_eq!(bodies(&server, UPDATE_PATH).await.len(), 1);
+    assert_eq!(bodies(&server, INSTANCE_PATH).await.len(), 1);
+    assert_eq!(service.publisher().events().len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_decisions_on_two_tasks_both_reach_the_snapshot_and_the_last_push() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t-1").await;
+    mount_echo(&server, Some(Duration::from_millis(40))).await;
+    let service = service(&server);
+    seed(&service, instance(&[("t1", "PENDING"), ("t2", "PENDING")])).await;
+
+    let (first, second) = tokio::join!(
+        run(
+            &service,
+            decision(json!({"instance_id": "i-1", "task_id": "t1", "action": "APPROVE"}))
+        ),
+        run(
+            &service,
+            decision(json!({"instance_id": "i-1", "task_id": "t2", "action": "APPROVE"}))
+        ),
+    );
+    first.unwrap();
+    second.unwrap();
+
+    let pushes = bodies(&server, INSTANCE_PATH).await;
+    assert!(
+        pushes.len() >= 3,
+        "both pushed before either saved, so one re-applied and pushed again: {} pushes",
+        pushes.len()
+    );
+    let last = pushes.last().unwrap();
+    assert_eq!(task_status(last, "t1"), "APPROVED");
+    assert_eq!(task_status(last, "t2"), "APPROVED");
+    assert_eq!(last["status"], "APPROVED");
+
+    let snapshot = service.store().load("i-1").await.unwrap();
+    assert!(snapshot.decisions.contains_key("t1/APPROVE"));
+    assert!(snapshot.decisions.contains_key("t2/APPROVE"));
+    assert_eq!(
+        serde_json::to_value(snapshot.instance.as_ref().unwrap()).unwrap(),
+        *last
+    );
+    assert_eq!(service.publisher().events().len(), 2);
+}
+
+#[tokio::test]
+async fn a_decision_on_an_unknown_instance_updates_the_card_and_publishes_without_a_push() {
+    let server = feishu().await;
+    let service = service(&server);
+
+    let summary = decision_summary(
+        run(
+            &service,
+            decision(json!({"message_id": MESSAGE_ID, "action": "REJECT"})),
+        )
+        .await
+        .unwrap(),
+    );
+
+    assert_eq!(
+        bodies(&server, UPDATE_PATH).await,
+        [json!({"message_id": MESSAGE_ID, "status": "REJECTED"})]
+    );
+    assert!(bodies(&server, INSTANCE_PATH).await.is_empty());
+    let summary_json = serde_json::to_value(&summary).unwrap();
+    assert_eq!(summary_json["instance"], "not_synced");
+    assert_eq!(summary_json["outcome"], "applied");
+    let events = service.publisher().events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].decision_id,
+        format!("message:{MESSAGE_ID}/message:{MESSAGE_ID}/REJECT")
+    );
+    // A retry is recognised as a duplicate.
+    run(
+        &service,
+        decision(json!({"message_id": MESSAGE_ID, "action": "REJECT"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(bodies(&server, UPDATE_PATH).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_persistent_feishu_5xx_fails_retryably_and_records_nothing() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t-1").await;
+    Mock::given(method("POST"))
+        .and(path(INSTANCE_PATH))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({
+            "code": 2200, "msg": "internal error", "error": {"log_id": "LOG-5XX"}
+        })))
+        .mount(&server)
+        .await;
+    mount_echo(&server, None).await;
+    let service = service(&server);
+    seed(&service, instance(&[("t1", "PENDING")])).await;
+
+    let error = run(
+        &service,
+        decision(json!({"instance_id": "i-1", "task_id": "t1", "action": "APPROVE"})),
+    )
+    .await
+    .unwrap_err();
+
+    assert!(error.is_retryable());
+    let diagnostic = Diagnostic::from(error);
+    assert_eq!(diagnostic.error_type, "FeishuTransient");
+    assert!(
+        diagnostic.error_message.contains("2200"),
+        "{}",
+        diagnostic.error_message
+    );
+    assert!(
+        diagnostic.error_message.contains("LOG-5XX"),
+        "{}",
+        diagnostic.error_message
+    );
+    assert!(
+        bodies(&server, INSTANCE_PATH).await.len() >= 2,
+        "the client retried"
+    );
+    let snapshot = service.store().load("i-1").await.unwrap();
+    assert!(snapshot.decisions.is_empty());
+    assert_eq!(
+        task_status(&serde_json::to_value(snapshot.instance).unwrap(), "t1"),
+        "PENDING"
+    );
+    assert!(service.publisher().events().is_empty());
+}
+
+#[tokio::test]
+async fn a_rejected_token_mid_job_is_refreshed_and_the_job_succeeds() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "code": 0, "msg": "ok", "tenant_access_token": "t-stale", "expire": 7200
+        })))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    mount_token(&server, "t-fresh").await;
+    for endpoint in [INSTANCE_PATH, UPDATE_PATH] {
+        Mock::given(method("POST"))
+            .and(path(endpoint))
+            .and(header("authorization", "Bearer t-stale"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "code": 99991663, "msg": "Invalid access token for authorization"
+            })))
+            .with_priority(1)
+            .mount(&server)
+            .await;
+    }
+    mount_echo(&server, None).await;
+    let service = service(&server);
+    // Warm the token cache with the token Feishu will reject.
+    service
+        .feishu()
+        .tenant_access_token(tokio::time::Instant::now() + Duration::from_secs(5))
+        .await
+        .unwrap();
+    seed(&service, instance(&[("t1", "PENDING")])).await;
+
+    run(
+        &service,
+        decision(json!({
+            "instance_id": "i-1", "task_id": "t1", "message_id": MESSAGE_ID, "action": "APPROVE"
+        })),
+    )
+    .await
+    .unwrap();
+
+    let requests = server.received_requests().await.unwrap();
+    let fresh = |endpoint: &str| {
+        requests.iter().any(|request| {
+            request.url.path() == endpoint
+                && request
+                    .headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    == Some("Bearer t-fresh")
+        })
+    };
+    assert!(fresh(INSTANCE_PATH) && fresh(UPDATE_PATH));
+    let snapshot = service.store().load("i-1").await.unwrap();
+    assert!(snapshot.decisions.contains_key("t1/APPROVE"));
+}
+
+#[tokio::test]
+async fn a_custom_action_marks_the_card_processed_and_leaves_the_task() {
+    let server = feishu().await;
+    let service = service(&server);
+    seed(&service, instance(&[("t1", "PENDING")])).await;
+
+    let summary = decision_summary(
+        run(
+            &service,
+            decision(json!({
+                "instance_id": "i-1", "task_id": "t1", "message_id": MESSAGE_ID,
+                "action": "ESCALATE"
+            })),
+        )
+        .await
+        .unwrap(),
+    );
+
+    assert_eq!(
+        bodies(&server, UPDATE_PATH).await,
+        [json!({"message_id": MESSAGE_ID, "status": "PROCESSED"})]
+    );
+    assert!(bodies(&server, INSTANCE_PATH).await.is_empty());
+    assert_eq!(
+        serde_json::to_value(&summary).unwrap()["instance"],
+        "unchanged"
+    );
+    let events = service.publisher().events();
+    assert_eq!(events[0].decision_id, "i-1/t1/ESCALATE");
+    assert_eq!(events[0].decision.action.as_str(), "ESCALATE");
+    let snapshot = service.store().load("i-1").await.unwrap();
+    assert!(snapshot.decisions.contains_key("t1/ESCALATE"));
+}
+
+#[tokio::test]
+async fn under_the_external_policy_a_decision_changes_only_its_task() {
+    let server = feishu().await;
+    let mut settings = settings();
+    settings.instance_status_policy = InstanceStatusPolicy::External;
+    let service = service_with(&server, settings);
+    seed(&service, instance(&[("t1", "PENDING")])).await;
+
+    run(
+        &service,
+        decision(json!({"instance_id": "i-1", "task_id": "t1", "action": "REJECT"})),
+    )
+    .await
+    .unwrap();
+
+    let pushed = bodies(&server, INSTANCE_PATH).await.pop().unwrap();
+    assert_eq!(task_status(&pushed, "t1"), "REJECTED");
+    assert_eq!(pushed["status"], "PENDING");
+    assert_eq!(pushed["end_time"], "0");
+}
+
+#[tokio::test]
+async fn a_card_update_feishu_rejects_does_not_block_the_decision() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t-1").await;
+    Mock::given(method("POST"))
+        .and(path(UPDATE_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "code": 60001, "msg": "message too old", "error": {"log_id": "LOG-CARD"}
+        })))
+        .mount(&server)
+        .await;
+    mount_echo(&server, None).await;
+    let service = service(&server);
+    seed(&service, instance(&[("t1", "PENDING")])).await;
+
+    let summary = decision_summary(
+        run(
+            &service,
+            decision(json!({
+                "instance_id": "i-1", "task_id": "t1", "message_id": MESSAGE_ID,
+                "action": "APPROVE"
+            })),
+        )
+        .await
+        .unwrap(),
+    );
+
+    let card_call = &summary.calls[0];
+    assert_eq!(card_call.api, "message/update");
+    assert!(!card_call.accepted);
+    assert_eq!(card_call.code, Some(60001));
+    assert_eq!(card_call.log_id.as_deref(), Some("LOG-CARD"));
+    assert_eq!(bodies(&server, INSTANCE_PATH).await.len(), 1);
+    assert_eq!(service.publisher().events().len(), 1);
+}
+
+#[tokio::test]
+async fn an_unpublished_event_is_published_by_the_retry_without_calling_feishu_again() {
+    let server = feishu().await;
+    let service = service(&server);
+    seed(&service, instance(&[("t1", "PENDING")])).await;
+    let job = decision(json!({"instance_id": "i-1", "task_id": "t1", "action": "APPROVE"}));
+
+    service.publisher().fail(true);
+    let error = run(&service, job.clone()).await.unwrap_err();
+    assert_eq!(error.error_type(), "PublishFailed");
+    assert!(error.is_retryable());
+    let snapshot = service.store().load("i-1").await.unwrap();
+    assert!(!snapshot.decisions["t1/APPROVE"].event_published);
+
+    service.publisher().fail(false);
+    let summary = decision_summary(run(&service, job).await.unwrap());
+    assert_eq!(
+        serde_json::to_value(&summary).unwrap()["outcome"],
+        "duplicate"
+    );
+    assert!(summary.event_published);
+    assert_eq!(service.publisher().events().len(), 1);
+    assert_eq!(bodies(&server, INSTANCE_PATH).await.len(), 1);
+    let snapshot = service.store().load("i-1").await.unwrap();
+    assert!(snapshot.decisions["t1/APPROVE"].event_published);
+}
+
+#[tokio::test]
+async fn an_invalid_job_fails_with_a_named_problem() {
+    let server = feishu().await;
+    let service = service(&server);
+    let error = run(
+        &service,
+        json!({"type": "decision", "action": "APPROVE", "received_at": "1"}),
+    )
+    .await
+    .unwrap_err();
+    let diagnostic = Diagnostic::from(error);
+    assert_eq!(diagnostic.error_type, "InvalidJob");
+    assert!(
+        diagnostic.error_message.contains("approval_code"),
+        "{}",
+        diagnostic.error_message
+    );
+    let error = run(&service, decision(json!({"action": "APPROVE"})))
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_type(), "InvalidJob");
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_message_job_updates_the_card_as_asked() {
+    let server = feishu().await;
+    let service = service(&server);
+    let summary = run(
+        &service,
+        json!({"type": "message", "message_id": MESSAGE_ID, "status": "CANCELLED"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        bodies(&server, UPDATE_PATH).await,
+        [json!({"message_id": MESSAGE_ID, "status": "CANCELLED"})]
+    );
+    let summary: Value = serde_json::to_value(summary).unwrap();
+    assert_eq!(summary["job"], "message");
+    assert_eq!(summary["calls"][0]["api"], "message/update");
+    assert_eq!(summary["calls"][0]["code"], 0);
+}

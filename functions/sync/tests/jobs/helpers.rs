@@ -1,0 +1,260 @@
+//! Shared fixtures: a wiremock Feishu, a recording publisher, a service over the in-memory store.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use approval_sync::events::{DecisionEvent, DecisionPublisher, PublishError};
+use approval_sync::store::{InMemoryStore, Snapshot, SnapshotStore};
+use approval_sync::{
+    InstanceStatusPolicy, SyncError, SyncService, SyncSettings, SyncSummary, handle_job, parse_job,
+};
+use feishu_bridge::client::{ClientConfig, FeishuClient, RetryPolicy};
+use feishu_bridge::models::instance::ExternalInstance;
+use feishu_bridge::secrets::{CredentialSource, Credentials, Secret};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+pub const TOKEN_PATH: &str = "/open-apis/auth/v3/tenant_access_token/internal";
+pub const INSTANCE_PATH: &str = "/open-apis/approval/v4/external_instances";
+pub const SEND_PATH: &str = "/open-apis/approval/v1/message/send";
+pub const UPDATE_PATH: &str = "/open-apis/approval/v1/message/update";
+pub const CALLBACK_URL: &str = "https://bridge.example.com/feishu/approval/callback";
+pub const CALLBACK_TOKEN: &str = "callback-token-value";
+pub const START: u64 = 1_700_000_000_000;
+
+pub type Service = SyncService<InMemoryStore, RecordingPublisher>;
+
+/// Publishes into a list; can be told to fail.
+#[derive(Debug, Default)]
+pub struct RecordingPublisher {
+    events: Mutex<Vec<DecisionEvent>>,
+    failing: Mutex<bool>,
+}
+
+impl RecordingPublisher {
+    pub fn events(&self) -> Vec<DecisionEvent> {
+        self.events.lock().unwrap().clone()
+    }
+
+    pub fn fail(&self, failing: bool) {
+        *self.failing.lock().unwrap() = failing;
+    }
+}
+
+impl DecisionPublisher for RecordingPublisher {
+    async fn publish(&self, event: &DecisionEvent) -> Result<(), PublishError> {
+        if *self.failing.lock().unwrap() {
+            return Err(PublishError("the bus is down".to_owned()));
+        }
+        self.events.lock().unwrap().push(event.clone());
+        Ok(())
+    }
+}
+
+/// Answers like Feishu: the instance push echoes the instance, an update echoes the message id,
+/// a send returns a message id derived from the `uuid` (so a repeated uuid yields the same id).
+pub struct FeishuEcho;
+
+impl Respond for FeishuEcho {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let data = match request.url.path() {
+            INSTANCE_PATH => json!({"data": body}),
+            UPDATE_PATH => json!({"message_id": body["message_id"]}),
+            SEND_PATH => json!({"message_id": message_id_for(body["uuid"].as_str().unwrap_or(""))}),
+            other => panic!("unexpected path {other}"),
+        };
+        ResponseTemplate::new(200)
+            .insert_header("x-tt-logid", "LOG-OK")
+            .set_body_json(json!({"code": 0, "msg": "success", "data": data}))
+    }
+}
+
+/// The message id the fake Feishu gives the card with `uuid`.
+pub fn message_id_for(uuid: &str) -> String {
+    let digest = Sha256::digest(uuid.as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    (u64::from_be_bytes(bytes) >> 2).to_string()
+}
+
+/// A Feishu that issues token `t-1` and accepts everything.
+pub async fn feishu() -> MockServer {
+    let server = MockServer::start().await;
+    mount_token(&server, "t-1").await;
+    mount_echo(&server, None).await;
+    server
+}
+
+pub async fn mount_token(server: &MockServer, token: &str) {
+    Mock::given(method("POST"))
+        .and(path(TOKEN_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "code": 0, "msg": "ok", "tenant_access_token": token, "expire": 7200
+        })))
+        .mount(server)
+        .await;
+}
+
+/// Accepts every approval call, each answered after `delay`.
+pub async fn mount_echo(server: &MockServer, delay: Option<Duration>) {
+    for endpoint in [INSTANCE_PATH, SEND_PATH, UPDATE_PATH] {
+        Mock::given(method("POST"))
+            .and(path(endpoint))
+            .respond_with(Delayed(FeishuEcho, delay.unwrap_or_default()))
+            .with_priority(10)
+            .mount(server)
+            .await;
+    }
+}
+
+/// A responder answering after a delay.
+pub struct Delayed<R>(pub R, pub Duration);
+
+impl<R: Respond> Respond for Delayed<R> {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        self.0.respond(request).set_delay(self.1)
+    }
+}
+
+pub fn settings() -> SyncSettings {
+    SyncSettings {
+        instance_status_policy: InstanceStatusPolicy::Derive,
+        callback_url: Some(CALLBACK_URL.to_owned()),
+        deadline: Duration::from_secs(10),
+    }
+}
+
+pub fn service(server: &MockServer) -> Service {
+    service_with(server, settings())
+}
+
+pub fn service_with(server: &MockServer, settings: SyncSettings) -> Service {
+    let credentials = Arc::new(CredentialSource::fixed(Credentials {
+        app_id: "cli_test".to_owned(),
+        app_secret: Secret::new("app-secret"),
+        callback_token: Secret::new(CALLBACK_TOKEN),
+        callback_key: None,
+    }));
+    let mut config = ClientConfig::for_base_url(server.uri());
+    config.retry = RetryPolicy {
+        max_attempts: 3,
+        base_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(5),
+    };
+    let feishu = FeishuClient::new(config, Arc::clone(&credentials)).unwrap();
+    SyncService::new(
+        feishu,
+        credentials,
+        InMemoryStore::new(),
+        RecordingPublisher::default(),
+        settings,
+    )
+}
+
+/// Parses and runs a job given as JSON.
+pub async fn run(service: &Service, job: Value) -> Result<SyncSummary, SyncError> {
+    handle_job(parse_job(job)?, service).await
+}
+
+/// An instance `i-1` with tasks given as `(task_id, status)`, every version at [`START`].
+pub fn instance(tasks: &[(&str, &str)]) -> ExternalInstance {
+    serde_json::from_value(instance_json("i-1", START, tasks)).unwrap()
+}
+
+pub fn instance_json(instance_id: &str, update_time: u64, tasks: &[(&str, &str)]) -> Value {
+    let task_list: Vec<Value> = tasks
+        .iter()
+        .map(|(task_id, status)| {
+            json!({
+                "task_id": task_id,
+                "user_id": format!("approver-{task_id}"),
+                "title": "@i18n@task_title",
+                "links": {
+                    "pc_link": format!("https://erp.example.com/pc/{task_id}"),
+                    "mobile_link": format!("https://erp.example.com/m/{task_id}")
+                },
+                "status": status,
+                "create_time": START.to_string(),
+                "end_time": "0",
+                "update_time": START.to_string(),
+                "action_context": format!("ctx-{task_id}"),
+                "action_configs": [{"action_type": "APPROVE"}, {"action_type": "REJECT"}]
+            })
+        })
+        .collect();
+    json!({
+        "approval_code": "APPROVAL-CODE",
+        "status": "PENDING",
+        "instance_id": instance_id,
+        "links": {"pc_link": format!("https://erp.example.com/pc/{instance_id}")},
+        "title": "@i18n@title",
+        "form": [{"name": "@i18n@amount", "value": "@i18n@amount_value"}],
+        "user_id": "initiator",
+        "start_time": START.to_string(),
+        "end_time": "0",
+        "update_time": update_time.to_string(),
+        "task_list": task_list,
+        "i18n_resources": [{
+            "locale": "zh-CN",
+            "is_default": true,
+            "texts": [
+                {"key": "@i18n@title", "value": "采购申请"},
+                {"key": "@i18n@task_title", "value": "审批"},
+                {"key": "@i18n@amount", "value": "金额"},
+                {"key": "@i18n@amount_value", "value": "1000 元"}
+            ]
+        }]
+    })
+}
+
+/// Stores `instance` as if an earlier instance job had synced it.
+pub async fn seed(service: &Service, instance: ExternalInstance) {
+    let mut snapshot = Snapshot::empty(instance.instance_id.clone());
+    snapshot.instance = Some(instance);
+    service.store().save(&snapshot).await.unwrap();
+}
+
+/// A decision job from the callback function.
+pub fn decision(fields: Value) -> Value {
+    let mut job = json!({
+        "type": "decision",
+        "approval_code": "APPROVAL-CODE",
+        "user_id": "approver",
+        "received_at": START.to_string(),
+    });
+    for (key, value) in fields.as_object().unwrap() {
+        job[key] = value.clone();
+    }
+    job
+}
+
+/// The JSON bodies Feishu received on `endpoint`, in arrival order.
+pub async fn bodies(server: &MockServer, endpoint: &str) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|request| request.url.path() == endpoint)
+        .map(|request| serde_json::from_slice(&request.body).unwrap())
+        .collect()
+}
+
+/// The status of task `task_id` in an instance body.
+pub fn task_status<'a>(instance: &'a Value, task_id: &str) -> &'a str {
+    instance["task_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|task| task["task_id"] == task_id)
+        .and_then(|task| task["status"].as_str())
+        .unwrap()
+}
+
+/// A millisecond field sent as a string.
+pub fn millis(value: &Value) -> u64 {
+    value.as_str().unwrap().parse().unwrap()
+}

@@ -1,0 +1,6 @@
+//! The sync function's jobs end to end: wiremock as Feishu, the in-memory snapshot store and a
+//! recording decision publisher.
+
+mod decision;
+mod helpers;
+mod instance;
