@@ -2,10 +2,13 @@
 //! models and client, credentials, and the sync job schema that every caller of the sync function
 //! speaks.
 
+// First, so `string_enum!` (declared in `models`) is in scope for the modules below.
+#[macro_use]
+pub mod models;
+
 pub mod callback;
 pub mod client;
 pub mod crypto;
 pub mod ids;
 pub mod job;
-pub mod models;
 pub mod secrets;
