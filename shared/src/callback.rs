@@ -93,8 +93,10 @@ impl RawCallback {
     }
 
     /// The decision this callback carries. `task_id` falls back to `id` (search-originated
-    /// actions). `action_type`, `user_id`, `approval_code`, `task_id` (or `id`) and `token` are
-    /// required; an empty string counts as missing. Empty optional strings become `None`.
+    /// actions). `action_type`, `user_id`, `approval_code` and `token` are required, and so is
+    /// something naming the task: `task_id`, `id`, or the bot card's `message_id` (card actions
+    /// may carry only that). An empty string counts as missing. Empty optional strings become
+    /// `None`.
     ///
     /// This checks that a token is present, not that it is right: call
     /// [`CallbackToken::verify`] first.
@@ -102,9 +104,10 @@ impl RawCallback {
         let action = required(self.action_type, "action_type")?;
         let user_id = required(self.user_id, "user_id")?;
         let approval_code = required(self.approval_code, "approval_code")?;
-        let task_id = non_empty(self.task_id)
-            .or_else(|| non_empty(self.id))
-            .ok_or(CallbackError::MissingField("task_id"))?;
+        let task_id = non_empty(self.task_id).or_else(|| non_empty(self.id));
+        if task_id.is_none() && self.message_id.is_none() {
+            return Err(CallbackError::MissingField("task_id"));
+        }
         required(self.token, "token")?;
         Ok(ApprovalDecision {
             approval_code,
@@ -168,8 +171,10 @@ pub struct ApprovalDecision {
     /// The bridge's instance id, when Feishu sent it (list actions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,
-    /// The bridge's task id (from `task_id`, or `id` for search actions).
-    pub task_id: String,
+    /// The bridge's task id (from `task_id`, or `id` for search actions); `None` when a card
+    /// action carried only the card's `message_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
     /// The bot message acted on, when the action came from a card.
     #[serde(
         default,

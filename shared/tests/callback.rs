@@ -57,7 +57,7 @@ fn the_documented_example_becomes_a_decision() {
         ApprovalDecision {
             approval_code: "A3895051-9B16-4ABA-B785-AD2986177BB1".into(),
             instance_id: Some("people_1234".into()),
-            task_id: "step1".into(),
+            task_id: Some("step1".into()),
             message_id: None,
             action: ActionType::Approve,
             user_id: "b85s39b".into(),
@@ -129,17 +129,32 @@ fn a_float_or_malformed_message_id_is_rejected_by_name() {
 fn a_search_action_takes_its_task_id_from_id() {
     let mut body = without("task_id");
     body["id"] = json!("t-9");
-    assert_eq!(decide(&body).unwrap().task_id, "t-9");
+    assert_eq!(decide(&body).unwrap().task_id.as_deref(), Some("t-9"));
 
     body["task_id"] = json!("");
-    assert_eq!(decide(&body).unwrap().task_id, "t-9");
+    assert_eq!(decide(&body).unwrap().task_id.as_deref(), Some("t-9"));
 
     body["task_id"] = json!("t-1");
     assert_eq!(
-        decide(&body).unwrap().task_id,
-        "t-1",
+        decide(&body).unwrap().task_id.as_deref(),
+        Some("t-1"),
         "task_id wins over id"
     );
+}
+
+#[test]
+fn a_card_action_may_name_its_task_by_message_id_only() {
+    let mut body = without("task_id");
+    body["message_id"] = json!(7690275278685244603_u64);
+    let decision = decide(&body).unwrap();
+    assert_eq!(decision.task_id, None);
+    assert_eq!(
+        decision.message_id.as_ref().map(MessageId::as_str),
+        Some("7690275278685244603")
+    );
+
+    body["message_id"] = json!("");
+    assert_eq!(decide(&body), Err(CallbackError::MissingField("task_id")));
 }
 
 #[test]
@@ -188,7 +203,7 @@ fn unknown_fields_are_ignored() {
         "file_type": "PDF", "file_size": 1, "file_name": "a.pdf", "url": "u", "md5": "x"
     }]);
     let decision = decide(&body).unwrap();
-    assert_eq!(decision.task_id, "t-1");
+    assert_eq!(decision.task_id.as_deref(), Some("t-1"));
     assert_eq!(
         decision.attachments[0].file_type,
         AttachmentType::Other("PDF".into())
@@ -275,7 +290,10 @@ fn an_encrypted_body_is_detected_and_decrypts_to_a_decision() {
     let raw = RawCallback::parse(&cipher.decrypt(&encrypt).unwrap()).unwrap();
     assert_eq!(raw.token(), Some("aaaaa"));
     assert_eq!(raw, cipher.decrypt_json::<RawCallback>(&encrypt).unwrap());
-    assert_eq!(raw.into_decision().unwrap().task_id, "step1");
+    assert_eq!(
+        raw.into_decision().unwrap().task_id.as_deref(),
+        Some("step1")
+    );
 
     let shown = format!("{:?}", CallbackBody::Encrypted(encrypt));
     assert!(!shown.contains(&ciphertext[..8]), "{shown}");

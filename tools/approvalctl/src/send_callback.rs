@@ -188,7 +188,7 @@ mod tests {
         assert_eq!(raw.token(), Some("cb-token"));
         let decision = raw.into_decision().unwrap();
         assert_eq!(decision.action.as_str(), "APPROVE");
-        assert_eq!(decision.task_id, "step1");
+        assert_eq!(decision.task_id.as_deref(), Some("step1"));
         assert_eq!(decision.instance_id.as_deref(), Some("people_1234"));
         assert_eq!(decision.action_context.as_deref(), Some("ctx-1"));
         assert_eq!(decision.reason.as_deref(), Some("ok"));
