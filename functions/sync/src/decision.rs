@@ -79,7 +79,10 @@ impl Target {
 
 /// The decision's task id, when it carries one.
 fn decision_task_id(decision: &ApprovalDecision) -> Option<&str> {
-    Some(decision.task_id.as_str()).filter(|task_id| !task_id.is_empty()) // TEMP until Option
+    decision
+        .task_id
+        .as_deref()
+        .filter(|task_id| !task_id.is_empty())
 }
 
 /// Finds the task a decision is about: from its own ids, else from the card it was made on.
@@ -351,10 +354,8 @@ where
     if decision.instance_id.is_none() {
         decision.instance_id = target.instance_id.clone();
     }
-    if decision_task_id(&decision).is_none()
-        && let Some(task_id) = &target.task_id
-    {
-        decision.task_id = task_id.clone(); // TEMP until Option
+    if decision_task_id(&decision).is_none() {
+        decision.task_id = target.task_id.clone();
     }
     if decision.message_id.is_none() {
         decision.message_id = summary.card.clone();

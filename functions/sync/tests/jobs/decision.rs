@@ -200,6 +200,36 @@ async fn concurrent_decisions_on_two_tasks_both_reach_the_snapshot_and_the_last_
 }
 
 #[tokio::test]
+async fn concurrent_deliveries_of_one_decision_apply_it_once() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t-1").await;
+    mount_echo(&server, Some(Duration::from_millis(40))).await;
+    let service = service(&server);
+    seed(&service, instance(&[("t1", "PENDING"), ("t2", "PENDING")])).await;
+    let job = decision(json!({"instance_id": "i-1", "task_id": "t1", "action": "APPROVE"}));
+
+    let (first, second) = tokio::join!(run(&service, job.clone()), run(&service, job));
+    first.unwrap();
+    second.unwrap();
+
+    let last = bodies(&server, INSTANCE_PATH).await.pop().unwrap();
+    assert_eq!(task_status(&last, "t1"), "APPROVED");
+    let snapshot = service.store().load("i-1").await.unwrap();
+    assert_eq!(snapshot.decisions.len(), 1);
+    assert_eq!(
+        serde_json::to_value(snapshot.instance.as_ref().unwrap()).unwrap()["task_list"],
+        last["task_list"]
+    );
+    let events = service.publisher().events();
+    assert!(!events.is_empty());
+    assert!(
+        events
+            .iter()
+            .all(|event| event.decision_id == "i-1/t1/APPROVE")
+    );
+}
+
+#[tokio::test]
 async fn a_decision_on_an_unknown_instance_updates_the_card_and_publishes_without_a_push() {
     let server = feishu().await;
     let service = service(&server);
