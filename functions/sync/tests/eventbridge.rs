@@ -25,7 +25,7 @@ fn decision_event() -> DecisionEvent {
         decision: ApprovalDecision {
             approval_code: "8A3F2C4E-1B2D-4C5E-9F60-7A8B9C0D1E2F".to_owned(),
             instance_id: Some("inst-1".to_owned()),
-            task_id: "task-1".to_owned(),
+            task_id: Some("task-1".to_owned()),
             message_id: Some(MessageId::parse(MESSAGE_ID).expect("valid message id")),
             action: ActionType::Approve,
             user_id: "approver-1".to_owned(),

@@ -46,5 +46,8 @@ pub struct PublishError(pub String);
 /// Where decision events go: EventBridge in AWS, the log locally.
 pub trait DecisionPublisher: Send + Sync {
     /// Publishes one decision event.
-    fn publish(&self, event: &DecisionEvent) -> impl Future<Output = Result<(), PublishError>> + Send;
+    fn publish(
+        &self,
+        event: &DecisionEvent,
+    ) -> impl Future<Output = Result<(), PublishError>> + Send;
 }
