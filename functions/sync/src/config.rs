@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use feishu_bridge::client::{ClientConfig, FeishuDomain};
+use feishu_bridge::client::{ClientConfig, FEISHU_DOMAIN};
 
 /// DynamoDB table of snapshots; unset means the in-memory store.
 const TABLE_NAME: &str = "TABLE_NAME";
@@ -12,10 +12,6 @@ const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
 const INSTANCE_STATUS_POLICY: &str = "INSTANCE_STATUS_POLICY";
 /// The callback function's public URL, put into bot cards.
 const CALLBACK_URL: &str = "CALLBACK_URL";
-/// Feishu OpenAPI base URL (a proxy or simulator); wins over `FEISHU_DOMAIN`.
-const FEISHU_BASE_URL: &str = "FEISHU_BASE_URL";
-/// `feishu` (default) or `lark`.
-const FEISHU_DOMAIN: &str = "FEISHU_DOMAIN";
 /// Time budget of one job's Feishu calls, in milliseconds.
 const SYNC_DEADLINE_MS: &str = "SYNC_DEADLINE_MS";
 
@@ -107,17 +103,7 @@ impl Config {
             }
             Some(_) => return Err(ConfigError::InvalidPolicy),
         };
-        let feishu = match (var(FEISHU_BASE_URL), var(FEISHU_DOMAIN).as_deref()) {
-            (Some(base_url), _) => ClientConfig::for_base_url(base_url),
-            (None, None) => ClientConfig::for_domain(FeishuDomain::Feishu),
-            (None, Some(domain)) if domain.eq_ignore_ascii_case("feishu") => {
-                ClientConfig::for_domain(FeishuDomain::Feishu)
-            }
-            (None, Some(domain)) if domain.eq_ignore_ascii_case("lark") => {
-                ClientConfig::for_domain(FeishuDomain::Lark)
-            }
-            (None, Some(_)) => return Err(ConfigError::InvalidDomain),
-        };
+        let feishu = ClientConfig::from_lookup(&lookup).map_err(|_| ConfigError::InvalidDomain)?;
         let deadline_ms = match var(SYNC_DEADLINE_MS) {
             None => DEFAULT_DEADLINE_MS,
             Some(raw) => raw
@@ -153,6 +139,8 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    use feishu_bridge::client::FEISHU_BASE_URL;
+
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {

@@ -25,7 +25,30 @@ impl FeishuDomain {
             Self::Lark => "https://open.larksuite.com",
         }
     }
+
+    /// The deployment named `feishu` or `lark` (any case).
+    pub fn parse(name: &str) -> Result<Self, UnknownDomain> {
+        if name.eq_ignore_ascii_case("feishu") {
+            Ok(Self::Feishu)
+        } else if name.eq_ignore_ascii_case("lark") {
+            Ok(Self::Lark)
+        } else {
+            Err(UnknownDomain)
+        }
+    }
 }
+
+/// Environment variable with any OpenAPI base URL (a proxy, the simulator); wins over
+/// [`FEISHU_DOMAIN`].
+pub const FEISHU_BASE_URL: &str = "FEISHU_BASE_URL";
+
+/// Environment variable naming the deployment: `feishu` (the default) or `lark`.
+pub const FEISHU_DOMAIN: &str = "FEISHU_DOMAIN";
+
+/// A deployment name other than `feishu` or `lark`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{FEISHU_DOMAIN} must be `feishu` or `lark`")]
+pub struct UnknownDomain;
 
 /// How failed calls are retried within one call's deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +100,20 @@ impl ClientConfig {
             refresh_margin: Duration::from_secs(10 * 60),
             retry: RetryPolicy::default(),
         }
+    }
+
+    /// Defaults for the host chosen by [`FEISHU_BASE_URL`], else [`FEISHU_DOMAIN`], else Feishu,
+    /// reading variables through `lookup` (name → value; blank counts as unset).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, UnknownDomain> {
+        let var = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        if let Some(base_url) = var(FEISHU_BASE_URL) {
+            return Ok(Self::for_base_url(base_url.trim()));
+        }
+        let domain = match var(FEISHU_DOMAIN) {
+            Some(name) => FeishuDomain::parse(name.trim())?,
+            None => FeishuDomain::Feishu,
+        };
+        Ok(Self::for_domain(domain))
     }
 
     /// Checks the configuration and returns the base URL in canonical form (no trailing `/`).
@@ -136,6 +173,42 @@ pub enum ClientConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn from_vars(vars: &[(&str, &str)]) -> Result<ClientConfig, UnknownDomain> {
+        ClientConfig::from_lookup(|name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
+
+    #[test]
+    fn the_environment_chooses_the_host() {
+        assert_eq!(from_vars(&[]).unwrap().base_url, "https://open.feishu.cn");
+        assert_eq!(
+            from_vars(&[(FEISHU_DOMAIN, "Lark")]).unwrap().base_url,
+            "https://open.larksuite.com"
+        );
+        assert_eq!(
+            from_vars(&[
+                (FEISHU_DOMAIN, "lark"),
+                (FEISHU_BASE_URL, "http://127.0.0.1:8099")
+            ])
+            .unwrap()
+            .base_url,
+            "http://127.0.0.1:8099"
+        );
+        assert_eq!(
+            from_vars(&[(FEISHU_DOMAIN, " "), (FEISHU_BASE_URL, "")])
+                .unwrap()
+                .base_url,
+            "https://open.feishu.cn"
+        );
+        assert_eq!(
+            from_vars(&[(FEISHU_DOMAIN, "larksuite")]),
+            Err(UnknownDomain)
+        );
+    }
 
     #[test]
     fn domains_have_their_documented_hosts() {

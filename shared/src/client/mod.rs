@@ -29,7 +29,10 @@ use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use tracing::{Instrument, Span, field};
 
-pub use config::{ClientConfig, ClientConfigError, FeishuDomain, MAX_REFRESH_MARGIN, RetryPolicy};
+pub use config::{
+    ClientConfig, ClientConfigError, FEISHU_BASE_URL, FEISHU_DOMAIN, FeishuDomain,
+    MAX_REFRESH_MARGIN, RetryPolicy, UnknownDomain,
+};
 pub use error::{ApiFailure, FeishuError};
 
 use crate::ids::MessageId;
