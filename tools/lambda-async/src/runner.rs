@@ -10,9 +10,6 @@ use serde_json::{Value, json};
 use crate::api::{CLIENT_CONTEXT_HEADER, FUNCTION_ERROR_HEADER, INVOCATION_TYPE_HEADER};
 use crate::config::AsyncConfig;
 
-/// The header `cargo lambda watch` takes the invocation's request id from (it makes one up when
-/// absent). Sending it keeps one request id across an event's retries, as in Lambda.
-const RUNNER_REQUEST_ID_HEADER: &str = "lambda-runtime-aws-request-id";
 /// How long connecting to the runner may take; a refused or slow connection is a runner
 /// problem, not a function failure.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -61,7 +58,7 @@ impl FunctionRunner {
         Ok(Self { client })
     }
 
-    /// Runs `function` once with `payload` under `request_id`.
+    /// Runs `function` once with `payload`; `request_id` names the invocation in a timeout error.
     pub(crate) async fn run(
         &self,
         config: &AsyncConfig,
@@ -74,7 +71,6 @@ impl FunctionRunner {
             .client
             .post(config.invoke_url(function))
             .header(INVOCATION_TYPE_HEADER, "RequestResponse")
-            .header(RUNNER_REQUEST_ID_HEADER, request_id)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(payload);
         if let Some(context) = client_context {
