@@ -1,7 +1,7 @@
 //! Process harnesses for integration tests.
 //!
-//! Each harness (today [`MotoServer`]) is a value that starts an external process on a free local
-//! port, waits until it answers, and stops it when dropped. They share [`ChildProcess`], a guard
+//! Each harness ([`MotoServer`], [`LambdaWatch`]) is a value that starts an external process on a
+//! local port, waits until it answers, and stops it when dropped. They share [`ChildProcess`], a guard
 //! that makes sure no process outlives its test, and the helpers below for finding tools and
 //! pointing the AWS SDK (or a child process) at a local endpoint with fake credentials.
 //!
@@ -10,12 +10,14 @@
 
 mod moto;
 mod process;
+mod watch;
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 
 pub use moto::MotoServer;
 pub use process::{ChildProcess, StartError};
+pub use watch::{LambdaWatch, WatchConfig, binary_path, build_binaries};
 
 /// The fake access key id and secret access key used against local AWS emulators.
 pub const FAKE_AWS_CREDENTIAL: &str = "testing";
