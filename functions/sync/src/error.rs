@@ -62,6 +62,7 @@ impl SyncError {
             }
             Self::Store(StoreError::Unavailable(_)) => "StoreUnavailable",
             Self::Store(StoreError::Corrupt { .. }) => "StoreCorrupt",
+            Self::Store(StoreError::TooLarge { .. }) => "SnapshotTooLarge",
             Self::Publish(_) => "PublishFailed",
             Self::Credentials(_) => "CredentialsUnavailable",
             Self::NotConfigured(..) => "NotConfigured",
@@ -72,7 +73,7 @@ impl SyncError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Feishu { source, .. } => source.is_retryable(),
-            Self::Store(StoreError::Corrupt { .. })
+            Self::Store(StoreError::Corrupt { .. } | StoreError::TooLarge { .. })
             | Self::InvalidJob(_)
             | Self::NotConfigured(..) => false,
             Self::Store(_)

@@ -440,8 +440,11 @@ async fn a_snapshot_over_the_item_size_limit_is_refused_and_the_stored_one_kept(
     let result = fixture.store.save(&huge).await;
 
     match result {
-        Err(StoreError::Corrupt { reason, .. }) => {
-            assert!(reason.contains("item limit"), "unclear reason: {reason}");
+        Err(StoreError::TooLarge { bytes, limit, .. }) => {
+            assert!(
+                bytes > limit,
+                "{bytes} bytes should exceed the {limit}-byte limit"
+            );
         }
         other => panic!("expected the size limit error, got {other:?}"),
     }

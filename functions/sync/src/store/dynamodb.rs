@@ -15,7 +15,7 @@
 //! DynamoDB items are limited to 400 KB ([`MAX_ITEM_BYTES`], attribute names and values
 //! together). A snapshot holds one whole external instance plus its decisions and cards: a few
 //! KB usually, but an instance with hundreds of tasks, long links and many locales can come close.
-//! A save that would exceed the limit fails with [`StoreError::Corrupt`] naming the size, before
+//! A save that would exceed the limit fails with [`StoreError::TooLarge`] naming the size, before
 //! anything is sent, and the stored snapshot stays as it was.
 
 use std::collections::HashMap;
@@ -117,10 +117,11 @@ impl SnapshotStore for DynamoDbStore {
         let item_bytes =
             PK.len() + pk.len() + VERSION.len() + MAX_NUMBER_BYTES + SNAPSHOT.len() + json.len();
         if item_bytes > MAX_ITEM_BYTES {
-            return Err(corrupt(format!(
-                "the snapshot would be a {item_bytes}-byte item, over DynamoDB's \
-                 {MAX_ITEM_BYTES}-byte item limit"
-            )));
+            return Err(StoreError::TooLarge {
+                instance_id: instance_id.to_owned(),
+                bytes: item_bytes,
+                limit: MAX_ITEM_BYTES,
+            });
         }
 
         let request = self

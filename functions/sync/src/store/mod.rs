@@ -82,6 +82,18 @@ pub enum StoreError {
     /// The store is throttling or unreachable; the job should be retried later.
     #[error("the snapshot store is unavailable: {0}")]
     Unavailable(String),
+    /// The snapshot is too large for the store; retrying cannot help.
+    #[error(
+        "the snapshot of instance {instance_id} would take {bytes} bytes, over the store's {limit}-byte limit"
+    )]
+    TooLarge {
+        /// The instance whose snapshot was refused.
+        instance_id: String,
+        /// The size the stored item would have.
+        bytes: usize,
+        /// The store's item size limit.
+        limit: usize,
+    },
     /// A stored item cannot be read back.
     #[error("stored snapshot of instance {instance_id} is unreadable: {reason}")]
     Corrupt {
