@@ -1,0 +1,100 @@
+//! The in-process handler on an encrypted ~1 KB callback, handed off to an `InMemoryHandoff`:
+//! parse, decrypt, token check, decision, job JSON, response.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use approval_callback::handler::{CallbackService, handle_callback};
+use approval_callback::handoff::InMemoryHandoff;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use feishu_bridge::crypto::CallbackCipher;
+use feishu_bridge::secrets::{CredentialSource, Credentials, Secret};
+use lambda_http::http::StatusCode;
+use serde_json::{Value, json};
+
+const KEY: &str = "kudryavtsev";
+const TOKEN: &str = "aaaaa";
+
+/// A realistic card callback of about 1 KB of plaintext.
+fn plaintext() -> String {
+    json!({
+        "action_type": "APPROVE",
+        "action_context": "{\"ticket\":\"PR-2026-000417\",\"version\":7,\"origin\":\"procurement\"}",
+        "user_id": "b85s39b",
+        "approval_code": "A3895051-9B16-4ABA-B785-AD2986177BB1",
+        "instance_id": "procurement-PR-2026-000417",
+        "task_id": "PR-2026-000417-step-2-finance",
+        "message_id": 7690275278685244603u64,
+        "reason": "Budget confirmed with the cost centre owner; vendor quote attached. Please \
+                   proceed with the purchase order and notify the requester when it is placed.",
+        "attachments": [
+            {
+                "file_type": "IMAGE",
+                "file_name": "quote-page-1.png",
+                "file_size": 482113,
+                "url": "https://internal-api-drive-stream.feishu.cn/space/api/box/stream/download/preview/boxcnq3pZk8r0aYk5mJbEN0abcd/?preview_type=16"
+            },
+            {
+                "file_type": "ATTACHMENTS",
+                "file_name": "vendor-quote-2026-11.pdf",
+                "file_size": 1733241,
+                "url": "https://internal-api-drive-stream.feishu.cn/space/api/box/stream/download/all/boxcnq3pZk8r0aYk5mJbEN0efgh/"
+            }
+        ],
+        "token": TOKEN
+    })
+    .to_string()
+}
+
+fn encrypted_request() -> lambda_http::Request {
+    let body = json!({ "encrypt": CallbackCipher::new(KEY).encrypt(&plaintext()) }).to_string();
+    let mut event: Value =
+        serde_json::from_str(include_str!("../tests/fixtures/encrypted-approve.json")).unwrap();
+    event["body"] = Value::from(body);
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+fn bench_handler(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let credentials = CredentialSource::fixed(Credentials {
+        app_id: "cli_bench".to_owned(),
+        app_secret: Secret::new("app-secret"),
+        callback_token: Secret::new(TOKEN),
+        callback_key: Some(Secret::new(KEY)),
+    });
+    let service = CallbackService::new(credentials, InMemoryHandoff::new(), Duration::from_secs(3));
+    let request = encrypted_request();
+    let plaintext_len = plaintext().len();
+
+    let response = runtime.block_on(handle_callback(&service, &request));
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "the benchmark measures the success path"
+    );
+    assert_eq!(service.handoff().take_payloads().len(), 1);
+
+    let mut group = c.benchmark_group("callback");
+    group.throughput(Throughput::Bytes(plaintext_len as u64));
+    group.bench_function("encrypted_1kb_in_memory_handoff", |b| {
+        b.iter_custom(|iterations| {
+            runtime.block_on(async {
+                let started = Instant::now();
+                for _ in 0..iterations {
+                    black_box(handle_callback(&service, black_box(&request)).await);
+                    // Free the job payload, as production does once the invoke returns,
+                    // instead of letting the in-memory record grow.
+                    drop(black_box(service.handoff().take_payloads()));
+                }
+                started.elapsed()
+            })
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_handler);
+criterion_main!(benches);

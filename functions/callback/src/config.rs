@@ -1,0 +1,116 @@
+//! Settings of the callback function, read once from the environment at start-up.
+
+use std::time::Duration;
+
+/// Name of the variable holding the sync function to invoke (name, ARN or partial ARN).
+const SYNC_FUNCTION_NAME: &str = "SYNC_FUNCTION_NAME";
+/// Name of the variable holding the internal deadline of one callback, in milliseconds.
+const CALLBACK_DEADLINE_MS: &str = "CALLBACK_DEADLINE_MS";
+/// Internal deadline when none is configured: well inside Lark's 5 s callback timeout.
+const DEFAULT_DEADLINE_MS: u64 = 3_000;
+/// Lark gives up on a callback after 5 s (Feishu after 10 s); the deadline must stay below.
+const MAX_DEADLINE_MS: u64 = 4_999;
+
+/// The callback function's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The sync function that receives each decision (`SYNC_FUNCTION_NAME`, required).
+    pub sync_function_name: String,
+    /// Time budget of one callback, hand-off included (`CALLBACK_DEADLINE_MS`, default 3000).
+    pub callback_deadline: Duration,
+}
+
+/// Why the settings are unusable.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is unset or empty.
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    /// The deadline is not a whole number of milliseconds in 1..=4999.
+    #[error(
+        "{CALLBACK_DEADLINE_MS} must be a whole number of milliseconds from 1 to {MAX_DEADLINE_MS}"
+    )]
+    InvalidDeadline,
+}
+
+impl Config {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup` (variable name → value), so tests need no process
+    /// environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let sync_function_name = lookup(SYNC_FUNCTION_NAME)
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .ok_or(ConfigError::Missing(SYNC_FUNCTION_NAME))?;
+        let deadline_ms = match lookup(CALLBACK_DEADLINE_MS) {
+            None => DEFAULT_DEADLINE_MS,
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| (1..=MAX_DEADLINE_MS).contains(ms))
+                .ok_or(ConfigError::InvalidDeadline)?,
+        };
+        Ok(Self {
+            sync_function_name,
+            callback_deadline: Duration::from_millis(deadline_ms),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
+
+    #[test]
+    fn reads_function_name_and_defaults_the_deadline_to_3_s() {
+        let config = config(&[(SYNC_FUNCTION_NAME, "approval-sync")]).unwrap();
+        assert_eq!(config.sync_function_name, "approval-sync");
+        assert_eq!(config.callback_deadline, Duration::from_millis(3_000));
+    }
+
+    #[test]
+    fn reads_an_explicit_deadline() {
+        let config = config(&[
+            (
+                SYNC_FUNCTION_NAME,
+                "arn:aws:lambda:us-east-1:123456789012:function:sync",
+            ),
+            (CALLBACK_DEADLINE_MS, "1500"),
+        ])
+        .unwrap();
+        assert_eq!(config.callback_deadline, Duration::from_millis(1_500));
+    }
+
+    #[test]
+    fn requires_the_sync_function_name() {
+        assert_eq!(config(&[]), Err(ConfigError::Missing(SYNC_FUNCTION_NAME)));
+        assert_eq!(
+            config(&[(SYNC_FUNCTION_NAME, "  ")]),
+            Err(ConfigError::Missing(SYNC_FUNCTION_NAME))
+        );
+    }
+
+    #[test]
+    fn refuses_a_deadline_that_is_zero_unparsable_or_past_larks_timeout() {
+        for bad in ["0", "abc", "-5", "5000", "2.5"] {
+            assert_eq!(
+                config(&[(SYNC_FUNCTION_NAME, "sync"), (CALLBACK_DEADLINE_MS, bad)]),
+                Err(ConfigError::InvalidDeadline),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! The quick-approval callback handler (`feishu-api.md` §2): authenticate the callback, turn it
+//! into a typed decision, hand it off durably, and answer in the form Feishu reads.
+//!
+//! Order of checks, and why: the body is parsed before anything secret is touched; an encrypted
+//! body is decrypted and parsed as one step whose every failure (base64, length, padding, UTF-8,
+//! JSON) gives the same answer as a wrong token, so the endpoint is no padding or parsing oracle;
+//! only after the token matches may an answer name a missing field.
+
+use std::error::Error;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use feishu_bridge::callback::{
+    ApprovalDecision, CallbackBody, CallbackError, CallbackToken, RawCallback,
+};
+use feishu_bridge::crypto::{CallbackCipher, DecryptError};
+use feishu_bridge::job::{DecisionJob, SyncJob};
+use feishu_bridge::models::time::UnixMillis;
+use feishu_bridge::secrets::{CredentialSource, Credentials, SecretError};
+use lambda_http::http::header::{ALLOW, CONTENT_TYPE};
+use lambda_http::http::{HeaderValue, Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+
+use crate::handoff::{Handoff, HandoffError};
+
+/// Largest body accepted; a real callback is a few KiB at most.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The success answer. Feishu documents no success body (only "HTTP 200 is success"); this is the
+/// conventional Open Platform envelope.
+const SUCCESS_BODY: &str = r#"{"code":0,"msg":"success"}"#;
+
+/// What the callback function needs to answer one callback.
+#[derive(Debug)]
+pub struct CallbackService<H> {
+    credentials: CredentialSource,
+    secrets: Mutex<Option<Arc<CallbackSecrets>>>,
+    handoff: H,
+    deadline: Duration,
+}
+
+/// The token check and cipher derived from one [`Credentials`] value.
+///
+/// Keyed by the identity of the `Arc` they were derived from: the credential source hands out the
+/// same `Arc` until it reloads the secret, so they are re-derived once per reload and never per
+/// request. Holding the `Arc` keeps its address from being reused by a later value.
+struct CallbackSecrets {
+    derived_from: Arc<Credentials>,
+    token: CallbackToken,
+    cipher: Option<CallbackCipher>,
+}
+
+impl CallbackSecrets {
+    fn derive(credentials: Arc<Credentials>) -> Self {
+        Self {
+            token: CallbackToken::from(&credentials.callback_token),
+            cipher: credentials
+                .callback_key
+                .as_ref()
+                .map(|key| CallbackCipher::new(key.expose())),
+            derived_from: credentials,
+        }
+    }
+}
+
+impl fmt::Debug for CallbackSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallbackSecrets")
+            .field("encrypted", &self.cipher.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: Handoff> CallbackService<H> {
+    /// A service that reads the callback token and key from `credentials`, hands decisions to
+    /// `handoff`, and answers every callback within `deadline`.
+    pub fn new(credentials: CredentialSource, handoff: H, deadline: Duration) -> Self {
+        Self {
+            credentials,
+            secrets: Mutex::new(None),
+            handoff,
+            deadline,
+        }
+    }
+
+    /// The hand-off decisions go to.
+    pub fn handoff(&self) -> &H {
+        &self.handoff
+    }
+
+    /// The token check and cipher for the current credentials, re-derived only when the
+    /// credential source has reloaded them.
+    async fn secrets(&self) -> Result<Arc<CallbackSecrets>, SecretError> {
+        let credentials = self.credentials.credentials().await?;
+        let mut cached = self.secrets.lock().unwrap_or_else(PoisonError::into_inner);
+        match cached.as_ref() {
+            Some(secrets) if Arc::ptr_eq(&secrets.derived_from, &credentials) => {
+                Ok(Arc::clone(secrets))
+            }
+            _ => Ok(Arc::clone(
+                cached.insert(Arc::new(CallbackSecrets::derive(credentials))),
+            )),
+        }
+    }
+}
+
+/// Why a callback was not accepted. Each variant maps to one HTTP status and one message shown to
+/// the approver (see the table in this crate's README). No variant holds a token, key, ciphertext
+/// or decrypted text, so the whole error chain is safe to log.
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackFailure {
+    /// Not a POST (405).
+    #[error("method {0} is not allowed; callbacks are POSTed")]
+    MethodNotAllowed(Method),
+    /// The body exceeds [`MAX_BODY_BYTES`] (413); it is not parsed.
+    #[error("body of {0} bytes exceeds the {MAX_BODY_BYTES}-byte limit")]
+    TooLarge(usize),
+    /// The body is not a JSON object, or a field of a plaintext body has the wrong type (422).
+    #[error("malformed callback body")]
+    Malformed(#[source] CallbackError),
+    /// The encrypted body did not decrypt to a callback object (401, like a wrong token).
+    #[error("encrypted callback could not be decrypted and parsed")]
+    Undecryptable(#[source] DecryptError),
+    /// A plaintext body although a callback key is configured: a downgrade, refused (401).
+    #[error("plaintext callback refused: a callback key is configured, so Feishu encrypts")]
+    PlaintextRefused,
+    /// The token is missing or wrong (401).
+    #[error("callback token is missing or does not match")]
+    BadToken,
+    /// An encrypted body but no callback key configured (500): set `callback_key`.
+    #[error("encrypted callback received but no callback key is configured (set callback_key)")]
+    EncryptionNotConfigured,
+    /// The authenticated callback lacks a field the decision needs (422).
+    #[error("callback does not carry a complete decision")]
+    InvalidDecision(#[source] CallbackError),
+    /// The callback token and key could not be loaded (503).
+    #[error("callback credentials are unavailable")]
+    CredentialsUnavailable(#[source] SecretError),
+    /// The sync function did not accept the decision (503): the approver should retry.
+    #[error("hand-off to the sync function failed")]
+    HandoffFailed(#[source] HandoffError),
+    /// The internal deadline passed before the decision was accepted (504).
+    #[error("internal deadline of {0:?} exceeded")]
+    DeadlineExceeded(Duration),
+}
+
+/// Shown for every authentication failure, whatever its cause.
+const UNAUTHORIZED_MESSAGE: &str =
+    "Callback verification failed. Please contact the administrator.";
+/// Shown when the approver only needs to try again.
+const RETRY_MESSAGE: &str = "Temporarily unavailable. Please try again.";
+
+impl CallbackFailure {
+    /// The HTTP status answered. Every failure is above 400, the range in which Feishu shows
+    /// `message` to the approver.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Malformed(_) | Self::InvalidDecision(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Undecryptable(_) | Self::PlaintextRefused | Self::BadToken => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::EncryptionNotConfigured => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::CredentialsUnavailable(_) | Self::HandoffFailed(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::DeadlineExceeded(_) => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// The short text Feishu shows the approver. Authentication failures share one text so the
+    /// answer reveals nothing about why.
+    pub fn message(&self) -> String {
+        match self {
+            Self::MethodNotAllowed(_) => "Method not allowed.".to_owned(),
+            Self::TooLarge(_) => "Request too large.".to_owned(),
+            Self::Malformed(error) | Self::InvalidDecision(error) => {
+                format!("Invalid callback: {error}. Please contact the administrator.")
+            }
+            Self::Undecryptable(_) | Self::PlaintextRefused | Self::BadToken => {
+                UNAUTHORIZED_MESSAGE.to_owned()
+            }
+            Self::EncryptionNotConfigured => {
+                "Callback not configured. Please contact the administrator.".to_owned()
+            }
+            Self::CredentialsUnavailable(_) | Self::HandoffFailed(_) => RETRY_MESSAGE.to_owned(),
+            Self::DeadlineExceeded(_) => "Timed out. Please try again.".to_owned(),
+        }
+    }
+
+    /// A stable label for logs and metrics.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::TooLarge(_) => "too_large",
+            Self::Malformed(_) => "malformed",
+            Self::Undecryptable(_) => "undecryptable",
+            Self::PlaintextRefused => "plaintext_refused",
+            Self::BadToken => "bad_token",
+            Self::EncryptionNotConfigured => "encryption_not_configured",
+            Self::InvalidDecision(_) => "invalid_decision",
+            Self::CredentialsUnavailable(_) => "credentials_unavailable",
+            Self::HandoffFailed(_) => "handoff_failed",
+            Self::DeadlineExceeded(_) => "deadline_exceeded",
+        }
+    }
+
+    /// The answer Feishu reads: `{"message", "without_prefix"}`.
+    fn into_response(self) -> Response<Body> {
+        // Feishu's doc types `without_prefix` as a string ("true"/"false"), so it is sent as the
+        // string "true", not the JSON boolean (which type Feishu accepts is unconfirmed).
+        let body = serde_json::json!({ "message": self.message(), "without_prefix": "true" });
+        let mut response = json_response(self.status(), body.to_string());
+        if let Self::MethodNotAllowed(_) = self {
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("POST"));
+        }
+        response
+    }
+}
+
+/// What one callback did, for its log line. Lives outside the deadline so a timed-out callback
+/// still logs the decision it carried.
+struct Trail {
+    received_at: UnixMillis,
+    job: Option<SyncJob>,
+}
+
+impl Trail {
+    fn decision(&self) -> Option<&ApprovalDecision> {
+        match &self.job {
+            Some(SyncJob::Decision(job)) => Some(&job.decision),
+            _ => None,
+        }
+    }
+}
+
+/// Answers one callback: HTTP 200 `{"code":0,"msg":"success"}` once the decision has been handed
+/// off, otherwise the [`CallbackFailure`]'s status and message. Never fails and never panics.
+pub async fn handle_callback<H: Handoff>(
+    service: &CallbackService<H>,
+    request: &Request,
+) -> Response<Body> {
+    let started = Instant::now();
+    let mut trail = Trail {
+        received_at: UnixMillis::now(),
+        job: None,
+    };
+    let deadline = tokio::time::Instant::from_std(started) + service.deadline;
+    let result = tokio::time::timeout_at(deadline, accept(service, request, &mut trail))
+        .await
+        .unwrap_or(Err(CallbackFailure::DeadlineExceeded(service.deadline)));
+    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    log_outcome(request, &trail, result.as_ref().err(), latency_us);
+    match result {
+        Ok(()) => json_response(StatusCode::OK, SUCCESS_BODY),
+        Err(failure) => failure.into_response(),
+    }
+}
+
+/// Authenticates the callback and hands its decision off; `Ok` only once the hand-off accepted it.
+async fn accept<H: Handoff>(
+    service: &CallbackService<H>,
+    request: &Request,
+    trail: &mut Trail,
+) -> Result<(), CallbackFailure> {
+    if request.method() != Method::POST {
+        return Err(CallbackFailure::MethodNotAllowed(request.method().clone()));
+    }
+    let body: &[u8] = request.body();
+    if body.len() > MAX_BODY_BYTES {
+        return Err(CallbackFailure::TooLarge(body.len()));
+    }
+    let body = CallbackBody::parse(body).map_err(CallbackFailure::Malformed)?;
+    let secrets = service
+        .secrets()
+        .await
+        .map_err(CallbackFailure::CredentialsUnavailable)?;
+    let callback = match (body, &secrets.cipher) {
+        (CallbackBody::Encrypted(ciphertext), Some(cipher)) => cipher
+            .decrypt_json::<RawCallback>(&ciphertext)
+            .map_err(CallbackFailure::Undecryptable)?,
+        (CallbackBody::Encrypted(_), None) => return Err(CallbackFailure::EncryptionNotConfigured),
+        (CallbackBody::Plain(_), Some(_)) => return Err(CallbackFailure::PlaintextRefused),
+        (CallbackBody::Plain(callback), None) => callback,
+    };
+    if !callback
+        .token()
+        .is_some_and(|presented| secrets.token.verify(presented))
+    {
+        return Err(CallbackFailure::BadToken);
+    }
+    let decision = callback
+        .into_decision()
+        .map_err(CallbackFailure::InvalidDecision)?;
+    let job = trail.job.insert(SyncJob::Decision(DecisionJob {
+        decision,
+        received_at: trail.received_at,
+    }));
+    service
+        .handoff
+        .hand_off(job)
+        .await
+        .map_err(CallbackFailure::HandoffFailed)
+}
+
+fn json_response(status: StatusCode, body: impl Into<Body>) -> Response<Body> {
+    let mut response = Response::new(body.into());
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// One log line per callback: ids of the decision (never its token, comment or context), the
+/// outcome and the latency. Server-side failures log at error level, refusals at warn.
+fn log_outcome(
+    request: &Request,
+    trail: &Trail,
+    failure: Option<&CallbackFailure>,
+    latency_us: u64,
+) {
+    let request_id = request
+        .lambda_context_ref()
+        .map(|context| context.request_id.as_str());
+    let decision = trail.decision();
+    let approval_code = decision.map(|decision| decision.approval_code.as_str());
+    let instance_id = decision.and_then(|decision| decision.instance_id.as_deref());
+    let task_id = decision.and_then(|decision| decision.task_id.as_deref());
+    let action = decision.map(|decision| decision.action.as_str());
+    macro_rules! log_at {
+        ($level:expr, $outcome:expr, $status:expr, $error:expr, $message:literal) => {
+            tracing::event!(
+                $level,
+                request_id,
+                approval_code,
+                instance_id,
+                task_id,
+                action,
+                outcome = $outcome,
+                status = $status,
+                latency_us,
+                error = $error,
+                $message
+            )
+        };
+    }
+    match failure {
+        None => log_at!(
+            tracing::Level::INFO,
+            "accepted",
+            200u16,
+            None::<&str>,
+            "callback accepted"
+        ),
+        Some(failure) => {
+            let status = failure.status();
+            let error = tracing::field::display(ErrorChain(failure));
+            if status.is_server_error() {
+                log_at!(
+                    tracing::Level::ERROR,
+                    failure.outcome(),
+                    status.as_u16(),
+                    Some(error),
+                    "callback failed"
+                );
+            } else {
+                log_at!(
+                    tracing::Level::WARN,
+                    failure.outcome(),
+                    status.as_u16(),
+                    Some(error),
+                    "callback refused"
+                );
+            }
+        }
+    }
+}
+
+/// Displays an error and its sources as `error: source: source`.
+struct ErrorChain<'a>(&'a dyn Error);
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(error) = source {
+            write!(f, ": {error}")?;
+            source = error.source();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,11 @@
+//! `approval-callback`: the public endpoint Feishu calls when an approver taps Approve or Reject
+//! (quick approval). It authenticates the callback, turns it into a typed decision, hands the
+//! decision to the `approval-sync` function, and answers in the form Feishu reads.
+//!
+//! - [`handler`]: the request handler, a plain async function over its dependencies;
+//! - [`handoff`]: the hand-off port and its adapters (Lambda invoke, in-memory);
+//! - [`config`]: settings from the environment.
+
+pub mod config;
+pub mod handler;
+pub mod handoff;

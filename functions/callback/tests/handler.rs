@@ -1,0 +1,617 @@
+//! The callback handler, driven in-process with real API Gateway HTTP API (payload v2) events.
+
+use std::future::Future;
+use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use approval_callback::handler::{CallbackService, MAX_BODY_BYTES, handle_callback};
+use approval_callback::handoff::{Handoff, HandoffError, InMemoryHandoff};
+use feishu_bridge::crypto::CallbackCipher;
+use feishu_bridge::job::SyncJob;
+use feishu_bridge::models::time::UnixMillis;
+use feishu_bridge::secrets::{CredentialSource, Credentials, Secret};
+use lambda_http::http::StatusCode;
+use lambda_http::http::header::{ALLOW, CONTENT_TYPE};
+use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
+use wiremock::matchers::{header, method};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// Token of the plaintext fixtures and of test vector ok-0.
+const TOKEN: &str = "aaaaa";
+/// Key of test vector ok-0 (`/work/shared/test-vectors/callback-crypto.json`).
+const KEY: &str = "kudryavtsev";
+/// Key and token of test vector ok-1.
+const REJECT_KEY: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const REJECT_TOKEN: &str = "tok";
+
+const PLAINTEXT_APPROVE: &str = include_str!("fixtures/plaintext-approve.json");
+const PLAINTEXT_APPROVE_BASE64: &str = include_str!("fixtures/plaintext-approve-base64.json");
+const ENCRYPTED_APPROVE: &str = include_str!("fixtures/encrypted-approve.json");
+const ENCRYPTED_REJECT: &str = include_str!("fixtures/encrypted-reject.json");
+const GET: &str = include_str!("fixtures/get.json");
+const NOT_JSON: &str = include_str!("fixtures/not-json.json");
+
+/// What the decision of the plaintext fixtures becomes in the hand-off payload.
+fn plaintext_approve_job() -> Value {
+    json!({
+        "type": "decision",
+        "approval_code": "A3895051-9B16-4ABA-B785-AD2986177BB1",
+        "instance_id": "people_1234",
+        "task_id": "step1",
+        "message_id": "7690275278685244603",
+        "action": "APPROVE",
+        "user_id": "b85s39b",
+        "reason": "ok",
+        "action_context": "12345",
+        "attachments": [{
+            "file_type": "IMAGE",
+            "file_size": 12345,
+            "file_name": "1.png",
+            "url": "https://example.invalid/attachment/413342ae.png"
+        }]
+    })
+}
+
+fn service(token: &str, key: Option<&str>) -> CallbackService<InMemoryHandoff> {
+    service_with(token, key, InMemoryHandoff::new())
+}
+
+fn service_with<H: Handoff>(token: &str, key: Option<&str>, handoff: H) -> CallbackService<H> {
+    let credentials = CredentialSource::fixed(Credentials {
+        app_id: "cli_test".to_owned(),
+        app_secret: Secret::new("app-secret"),
+        callback_token: Secret::new(token),
+        callback_key: key.map(Secret::new),
+    });
+    CallbackService::new(credentials, handoff, Duration::from_secs(3))
+}
+
+fn request(event: &str) -> Request {
+    lambda_http::request::from_str(event).expect("fixture is an API Gateway v2 event")
+}
+
+/// The POST fixture with its body replaced by `body`.
+fn request_with_body(body: &str) -> Request {
+    let mut event: Value = serde_json::from_str(PLAINTEXT_APPROVE).unwrap();
+    event["body"] = Value::from(body);
+    request(&event.to_string())
+}
+
+fn encrypted_body(key: &str, plaintext: &str) -> String {
+    json!({ "encrypt": CallbackCipher::new(key).encrypt(plaintext) }).to_string()
+}
+
+struct Answer {
+    status: StatusCode,
+    content_type: String,
+    text: String,
+    response: Response<Body>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).expect("answer is JSON")
+    }
+}
+
+async fn call<H: Handoff>(service: &CallbackService<H>, request: Request) -> Answer {
+    let response = handle_callback(service, &request).await;
+    Answer {
+        status: response.status(),
+        content_type: response.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_owned(),
+        text: std::str::from_utf8(response.body()).unwrap().to_owned(),
+        response,
+    }
+}
+
+fn assert_success(answer: &Answer) {
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.content_type, "application/json");
+    assert_eq!(answer.text, r#"{"code":0,"msg":"success"}"#);
+}
+
+fn assert_failure(answer: &Answer, status: StatusCode, message: &str) {
+    assert_eq!(answer.status, status, "{}", answer.text);
+    assert_eq!(answer.content_type, "application/json");
+    assert_eq!(
+        answer.json(),
+        json!({ "message": message, "without_prefix": "true" })
+    );
+}
+
+const UNAUTHORIZED: &str = "Callback verification failed. Please contact the administrator.";
+
+/// The one payload handed off, with `received_at` checked against the call window and removed.
+fn single_job(handoff: &InMemoryHandoff, before: UnixMillis, after: UnixMillis) -> (String, Value) {
+    let payloads = handoff.take_payloads();
+    assert_eq!(payloads.len(), 1, "exactly one job is handed off");
+    let text = String::from_utf8(payloads.into_iter().next().unwrap()).expect("payload is UTF-8");
+    let mut job: Value = serde_json::from_str(&text).unwrap();
+    let received_at: UnixMillis =
+        serde_json::from_value(job["received_at"].take()).expect("received_at is a timestamp");
+    assert!(before <= received_at && received_at <= after);
+    job.as_object_mut().unwrap().remove("received_at");
+    serde_json::from_str::<SyncJob>(&text).expect("payload is a SyncJob");
+    (text, job)
+}
+
+#[tokio::test]
+async fn plaintext_approve_is_handed_off_then_answered_with_success() {
+    let service = service(TOKEN, None);
+    let before = UnixMillis::now();
+    let answer = call(&service, request(PLAINTEXT_APPROVE)).await;
+    let after = UnixMillis::now();
+
+    assert_success(&answer);
+    let (text, job) = single_job(service.handoff(), before, after);
+    assert_eq!(job, plaintext_approve_job());
+    // The bare 19-digit number (above 2^53) arrives digit for digit.
+    assert!(
+        text.contains(r#""message_id":"7690275278685244603""#),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn base64_encoded_event_body_is_decoded_before_handling() {
+    let service = service(TOKEN, None);
+    let before = UnixMillis::now();
+    let answer = call(&service, request(PLAINTEXT_APPROVE_BASE64)).await;
+    let after = UnixMillis::now();
+
+    assert_success(&answer);
+    let (_, job) = single_job(service.handoff(), before, after);
+    assert_eq!(job, plaintext_approve_job());
+}
+
+#[tokio::test]
+async fn encrypted_approve_is_decrypted_and_handed_off() {
+    let service = service(TOKEN, Some(KEY));
+    let before = UnixMillis::now();
+    let answer = call(&service, request(ENCRYPTED_APPROVE)).await;
+    let after = UnixMillis::now();
+
+    assert_success(&answer);
+    let (_, job) = single_job(service.handoff(), before, after);
+    let mut expected = plaintext_approve_job();
+    expected.as_object_mut().unwrap().remove("message_id");
+    assert_eq!(job, expected);
+}
+
+#[tokio::test]
+async fn encrypted_reject_keeps_the_big_message_id_digit_for_digit() {
+    let service = service(REJECT_TOKEN, Some(REJECT_KEY));
+    let before = UnixMillis::now();
+    let answer = call(&service, request(ENCRYPTED_REJECT)).await;
+    let after = UnixMillis::now();
+
+    assert_success(&answer);
+    let (text, job) = single_job(service.handoff(), before, after);
+    assert!(
+        text.contains(r#""message_id":"7250020197497765889""#),
+        "{text}"
+    );
+    assert_eq!(
+        job,
+        json!({
+            "type": "decision",
+            "approval_code": "C0DE",
+            "instance_id": "i-1",
+            "task_id": "t-1",
+            "message_id": "7250020197497765889",
+            "action": "REJECT",
+            "user_id": "ou_1",
+            "reason": "预算不足"
+        })
+    );
+}
+
+#[tokio::test]
+async fn wrong_token_is_unauthorized_in_plaintext_and_encrypted() {
+    let plaintext = PLAINTEXT_APPROVE.replace(r#"\"token\":\"aaaaa\""#, r#"\"token\":\"aaaab\""#);
+    assert_ne!(plaintext, PLAINTEXT_APPROVE, "fixture carries the token");
+    let service = service(TOKEN, None);
+    let answer = call(&service, request(&plaintext)).await;
+    assert_failure(&answer, StatusCode::UNAUTHORIZED, UNAUTHORIZED);
+    assert!(service.handoff().take_payloads().is_empty());
+
+    let service = service_with(TOKEN, Some(KEY), InMemoryHandoff::new());
+    let body = encrypted_body(
+        KEY,
+        r#"{"action_type":"APPROVE","user_id":"u","approval_code":"c","task_id":"t","token":"aaaab"}"#,
+    );
+    let answer = call(&service, request_with_body(&body)).await;
+    assert_failure(&answer, StatusCode::UNAUTHORIZED, UNAUTHORIZED);
+    assert!(service.handoff().take_payloads().is_empty());
+}
+
+#[tokio::test]
+async fn callback_without_token_is_unauthorized_not_incomplete() {
+    let service = service(TOKEN, None);
+    let body = r#"{"action_type":"APPROVE","user_id":"u","approval_code":"c","task_id":"t"}"#;
+    let answer = call(&service, request_with_body(body)).await;
+    assert_failure(&answer, StatusCode::UNAUTHORIZED, UNAUTHORIZED);
+    assert!(service.handoff().take_payloads().is_empty());
+}
+
+/// Tampered ciphertexts (bad padding, garbage plaintext), bad base64, a wrong key and a
+/// plaintext downgrade all get the one unauthorized answer: no padding or parsing oracle.
+#[tokio::test]
+async fn every_decryption_failure_gets_the_same_unauthorized_answer() {
+    let encrypt = |event: &str| -> String {
+        let event: Value = serde_json::from_str(event).unwrap();
+        let body: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
+        body["encrypt"].as_str().unwrap().to_owned()
+    };
+    let original = encrypt(ENCRYPTED_APPROVE);
+    let tamper = |position: usize| {
+        let mut bytes = original.clone().into_bytes();
+        bytes[position] = if bytes[position] == b'A' { b'B' } else { b'A' };
+        json!({ "encrypt": String::from_utf8(bytes).unwrap() }).to_string()
+    };
+    let cases = [
+        ("tampered last block (padding)", tamper(original.len() - 10)),
+        ("tampered first block (garbage JSON)", tamper(30)),
+        ("tampered IV (garbage JSON)", tamper(2)),
+        ("bad base64", r#"{"encrypt":"@@not base64@@"}"#.to_owned()),
+        ("not whole blocks", r#"{"encrypt":"8IYsR1nKmxVWEgH1LilcWQ=="}"#.to_owned()),
+        // Vector "not-json": decrypts with valid padding to text that is not JSON.
+        (
+            "valid padding, not JSON",
+            r#"{"encrypt":"kL0derp+m+i2zK1OrN3+v2wg2oBk7Oy78cIDdW91LcU="}"#.to_owned(),
+        ),
+        (
+            "wrong key",
+            encrypted_body(
+                "another-key",
+                r#"{"action_type":"APPROVE","user_id":"u","approval_code":"c","task_id":"t","token":"aaaaa"}"#,
+            ),
+        ),
+        (
+            "plaintext downgrade",
+            r#"{"action_type":"APPROVE","user_id":"u","approval_code":"c","task_id":"t","token":"aaaaa"}"#
+                .to_owned(),
+        ),
+    ];
+    let service = service(TOKEN, Some(KEY));
+    for (case, body) in cases {
+        let answer = call(&service, request_with_body(&body)).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{case}");
+        assert_eq!(
+            answer.json(),
+            json!({ "message": UNAUTHORIZED, "without_prefix": "true" }),
+            "{case}"
+        );
+        assert!(service.handoff().take_payloads().is_empty(), "{case}");
+    }
+}
+
+#[tokio::test]
+async fn plaintext_is_refused_when_a_key_is_configured() {
+    let service = service(TOKEN, Some(KEY));
+    let answer = call(&service, request(PLAINTEXT_APPROVE)).await;
+    assert_failure(&answer, StatusCode::UNAUTHORIZED, UNAUTHORIZED);
+    assert!(service.handoff().take_payloads().is_empty());
+}
+
+#[tokio::test]
+async fn encrypted_is_refused_when_no_key_is_configured() {
+    let service = service(TOKEN, None);
+    let answer = call(&service, request(ENCRYPTED_APPROVE)).await;
+    assert_failure(
+        &answer,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Callback not configured. Please contact the administrator.",
+    );
+    assert!(service.handoff().take_payloads().is_empty());
+}
+
+#[tokio::test]
+async fn body_over_64_kib_is_refused_unparsed_and_64_kib_is_accepted() {
+    let callback = |reason_len: usize| {
+        format!(
+            r#"{{"action_type":"APPROVE","user_id":"u","approval_code":"c","task_id":"t","token":"aaaaa","reason":"{}"}}"#,
+            "r".repeat(reason_len)
+        )
+    };
+    let overhead = callback(0).len();
+    let service = service(TOKEN, None);
+
+    let at_limit = callback(MAX_BODY_BYTES - overhead);
+    assert_eq!(at_limit.len(), MAX_BODY_BYTES);
+    assert_success(&call(&service, request_with_body(&at_limit)).await);
+    assert_eq!(service.handoff().take_payloads().len(), 1);
+
+    let over_limit = callback(MAX_BODY_BYTES - overhead + 1);
+    let answer = call(&service, request_with_body(&over_limit)).await;
+    assert_failure(&answer, StatusCode::PAYLOAD_TOO_LARGE, "Request too large.");
+    assert!(service.handoff().take_payloads().is_empty());
+}
+
+#[tokio::test]
+async fn get_is_method_not_allowed() {
+    let service = service(TOKEN, None);
+    let answer = call(&service, request(GET)).await;
+    assert_failure(
+        &answer,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed.",
+    );
+    assert_eq!(answer.response.headers()[ALLOW], "POST");
+    assert!(service.handoff().take_payloads().is_empty());
+}
+
+#[tokio::test]
+async fn non_json_body_is_unprocessable() {
+    let service = service(TOKEN, None);
+    let answer = call(&service, request(NOT_JSON)).await;
+    assert_failure(
+        &answer,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Invalid callback: callback body is not JSON. Please contact the administrator.",
+    );
+    assert!(service.handoff().take_payloads().is_empty());
+
+    let answer = call(&service, request_with_body("[1,2]")).await;
+    assert_failure(
+        &answer,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Invalid callback: callback body is not a JSON object. Please contact the administrator.",
+    );
+    assert!(service.handoff().take_payloads().is_empty());
+}
+
+#[tokio::test]
+async fn missing_fields_are_named_once_the_token_matches() {
+    let service = service(TOKEN, None);
+    let cases = [
+        (
+            r#"{"action_type":"APPROVE","user_id":"u","task_id":"t","token":"aaaaa"}"#,
+            "approval_code",
+        ),
+        (
+            r#"{"user_id":"u","approval_code":"c","task_id":"t","token":"aaaaa"}"#,
+            "action_type",
+        ),
+        (
+            r#"{"action_type":"REJECT","user_id":"","approval_code":"c","task_id":"t","token":"aaaaa"}"#,
+            "user_id",
+        ),
+    ];
+    for (body, field) in cases {
+        let answer = call(&service, request_with_body(body)).await;
+        assert_failure(
+            &answer,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!(
+                "Invalid callback: callback field `{field}` is missing. Please contact the administrator."
+            ),
+        );
+        assert!(service.handoff().take_payloads().is_empty(), "{field}");
+    }
+
+    // Encrypted too: the field is named only after decryption and the token check.
+    let service = service_with(TOKEN, Some(KEY), InMemoryHandoff::new());
+    let body = encrypted_body(
+        KEY,
+        r#"{"action_type":"APPROVE","user_id":"u","task_id":"t","token":"aaaaa"}"#,
+    );
+    let answer = call(&service, request_with_body(&body)).await;
+    assert_failure(
+        &answer,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Invalid callback: callback field `approval_code` is missing. Please contact the administrator.",
+    );
+    assert!(service.handoff().take_payloads().is_empty());
+}
+
+#[tokio::test]
+async fn failed_hand_off_answers_try_again_and_never_success() {
+    let handoff = InMemoryHandoff::new();
+    handoff.set_failing(true);
+    let service = service_with(TOKEN, None, handoff);
+    let answer = call(&service, request(PLAINTEXT_APPROVE)).await;
+    assert_failure(
+        &answer,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable. Please try again.",
+    );
+    assert!(service.handoff().take_payloads().is_empty());
+
+    // The approver's retry succeeds once the hand-off recovers.
+    service.handoff().set_failing(false);
+    assert_success(&call(&service, request(PLAINTEXT_APPROVE)).await);
+    assert_eq!(service.handoff().take_payloads().len(), 1);
+}
+
+/// A hand-off that never answers.
+struct Unresponsive;
+
+impl Handoff for Unresponsive {
+    fn hand_off(&self, _job: &SyncJob) -> impl Future<Output = Result<(), HandoffError>> + Send {
+        std::future::pending()
+    }
+}
+
+#[tokio::test]
+async fn hand_off_past_the_deadline_answers_timeout() {
+    let credentials = CredentialSource::fixed(Credentials {
+        app_id: "cli_test".to_owned(),
+        app_secret: Secret::new("app-secret"),
+        callback_token: Secret::new(TOKEN),
+        callback_key: None,
+    });
+    let service = CallbackService::new(credentials, Unresponsive, Duration::from_millis(20));
+    let answer = call(&service, request(PLAINTEXT_APPROVE)).await;
+    assert_failure(
+        &answer,
+        StatusCode::GATEWAY_TIMEOUT,
+        "Timed out. Please try again.",
+    );
+}
+
+/// Collects log output in memory.
+#[derive(Clone, Default)]
+struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn logs_name_the_decision_and_never_a_secret() {
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let token = "SECRET-TOKEN-4711";
+    let key = "SECRET-KEY-0815";
+    let plaintext = format!(
+        r#"{{"action_type":"APPROVE","user_id":"u-42","approval_code":"CODE-7","instance_id":"inst-9","task_id":"task-3","reason":"SECRET-REASON","action_context":"SECRET-CONTEXT","token":"{token}"}}"#
+    );
+    let body = encrypted_body(key, &plaintext);
+    let service = service(token, Some(key));
+    assert_success(&call(&service, request_with_body(&body)).await);
+    let wrong_token = encrypted_body(key, &plaintext.replace(token, "SECRET-PRESENTED-1"));
+    assert_eq!(
+        call(&service, request_with_body(&wrong_token)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("log lines are JSON"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let accepted = &lines[0];
+    assert_eq!(accepted["outcome"], "accepted");
+    assert_eq!(accepted["approval_code"], "CODE-7");
+    assert_eq!(accepted["instance_id"], "inst-9");
+    assert_eq!(accepted["task_id"], "task-3");
+    assert_eq!(accepted["action"], "APPROVE");
+    assert!(accepted["latency_us"].is_u64());
+    assert_eq!(lines[1]["outcome"], "bad_token");
+    assert_eq!(lines[1]["status"], 401);
+    assert!(!text.contains("SECRET"), "{text}");
+    for ciphertext in [&body, &wrong_token] {
+        let encrypt: Value = serde_json::from_str(ciphertext).unwrap();
+        assert!(!text.contains(encrypt["encrypt"].as_str().unwrap()));
+    }
+}
+
+/// A Secrets Manager stand-in answering `GetSecretValue` with each of `secrets` once, in order
+/// (the last one from then on), or with `AccessDeniedException` when `secrets` is empty.
+async fn secrets_manager(secrets: &[Value]) -> (MockServer, CredentialSource) {
+    let server = MockServer::start().await;
+    let get_secret_value =
+        || Mock::given(method("POST")).and(header("x-amz-target", "secretsmanager.GetSecretValue"));
+    match secrets.split_last() {
+        None => {
+            get_secret_value()
+                .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+                    "__type": "AccessDeniedException",
+                    "message": "not authorized"
+                })))
+                .mount(&server)
+                .await;
+        }
+        Some((last, first)) => {
+            for secret in first {
+                get_secret_value()
+                    .respond_with(secret_value(secret))
+                    .up_to_n_times(1)
+                    .mount(&server)
+                    .await;
+            }
+            get_secret_value()
+                .respond_with(secret_value(last))
+                .mount(&server)
+                .await;
+        }
+    }
+    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(server.uri())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "AKIDTEST", "secret", None, None, "test",
+        ))
+        .load()
+        .await;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk_config);
+    // TTL zero: every callback reads the secret again, as after each TTL in production.
+    let source = CredentialSource::secrets_manager(client, "feishu", Duration::ZERO);
+    (server, source)
+}
+
+fn secret_value(secret: &Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:feishu-AbCdEf",
+        "Name": "feishu",
+        "VersionId": "00000000-0000-0000-0000-000000000001",
+        "SecretString": secret.to_string(),
+        "CreatedDate": 1795248000.0
+    }))
+}
+
+fn callback_secret(key: &str) -> Value {
+    json!({
+        "app_id": "cli_test",
+        "app_secret": "app-secret",
+        "callback_token": TOKEN,
+        "callback_key": key
+    })
+}
+
+#[tokio::test]
+async fn rotated_callback_key_is_used_from_the_next_callback_on() {
+    let (_server, source) =
+        secrets_manager(&[callback_secret("old-key"), callback_secret("new-key")]).await;
+    let service = CallbackService::new(source, InMemoryHandoff::new(), Duration::from_secs(3));
+    let plaintext = r#"{"action_type":"APPROVE","user_id":"u","approval_code":"c","task_id":"t","token":"aaaaa"}"#;
+
+    let before_rotation = request_with_body(&encrypted_body("old-key", plaintext));
+    assert_success(&call(&service, before_rotation).await);
+    let after_rotation = request_with_body(&encrypted_body("new-key", plaintext));
+    assert_success(&call(&service, after_rotation).await);
+    let old_key = request_with_body(&encrypted_body("old-key", plaintext));
+    assert_failure(
+        &call(&service, old_key).await,
+        StatusCode::UNAUTHORIZED,
+        UNAUTHORIZED,
+    );
+    assert_eq!(service.handoff().take_payloads().len(), 2);
+}
+
+#[tokio::test]
+async fn unavailable_credentials_answer_try_again() {
+    let (_server, source) = secrets_manager(&[]).await;
+    let service = CallbackService::new(source, InMemoryHandoff::new(), Duration::from_secs(3));
+    let answer = call(&service, request(PLAINTEXT_APPROVE)).await;
+    assert_failure(
+        &answer,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable. Please try again.",
+    );
+    assert!(service.handoff().take_payloads().is_empty());
+}
