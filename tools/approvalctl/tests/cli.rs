@@ -400,7 +400,7 @@ async fn send_callback_posts_an_encrypted_feishu_callback_and_shows_the_answer()
     assert_eq!(decision.action.as_str(), "REJECT");
     assert_eq!(decision.approval_code, "C30381C8");
     assert_eq!(decision.instance_id.as_deref(), Some("inst-1"));
-    assert_eq!(decision.task_id, "task-1");
+    assert_eq!(decision.task_id.as_deref(), Some("task-1"));
     assert_eq!(decision.user_id, "u-approver");
     assert_eq!(decision.reason.as_deref(), Some("预算不足"));
     assert_eq!(decision.action_context.as_deref(), Some("ctx-42"));
