@@ -8,9 +8,11 @@
 //! 3. Otherwise the decision is applied to the stored instance ([`apply_decision`]), and the bot
 //!    card update and the instance push (`REPLACE`) run concurrently.
 //! 4. The snapshot is saved with the decision recorded, conditional on its version. On a conflict
-//!    (a concurrent decision on another task) the decision is re-applied on the newer snapshot
-//!    and pushed again before saving again, so the last push always contains every saved
-//!    decision.
+//!    (a concurrent decision on another task, a newer instance) the decision is re-applied on the
+//!    newer snapshot and pushed again before saving again; if it no longer changes the instance
+//!    (its task is gone, or a concurrent delivery applied it) the stored instance is pushed again
+//!    whenever this job pushed another one. So the last push always starts after every earlier
+//!    save and contains every saved decision.
 //! 5. The decision event is published, then marked published (best effort).
 //!
 //! Nothing is recorded before Feishu accepted the instance push. A bot card update Feishu
@@ -279,13 +281,10 @@ where
                         decision_id = %summary.decision_id,
                         "a concurrent delivery applied the same decision"
                     );
-                    if let Some(pushed) = &last_pushed
-                        && latest.instance.as_ref() != Some(pushed)
-                        && let Some(instance) = &latest.instance
-                    {
+                    if let Some(instance) = overtaken(last_pushed.as_ref(), &latest) {
                         summary
                             .calls
-                            .push(push_instance(service, instance, deadline).await?);
+                            .push(push_instance(service, &instance, deadline).await?);
                     }
                     working = latest;
                     break;
@@ -293,7 +292,9 @@ where
                 working = latest;
                 effect =
                     apply_to_snapshot(&mut working, &target, action, policy, UnixMillis::now());
-                if let Some(instance) = pushable(effect, &working) {
+                let repush = pushable(effect, &working)
+                    .or_else(|| overtaken(last_pushed.as_ref(), &working));
+                if let Some(instance) = repush {
                     summary
                         .calls
                         .push(push_instance(service, &instance, deadline).await?);
@@ -333,6 +334,19 @@ where
 fn pushable(effect: InstanceEffect, snapshot: &Snapshot) -> Option<ExternalInstance> {
     match effect {
         InstanceEffect::Pushed => snapshot.instance.clone(),
+        _ => None,
+    }
+}
+
+/// The stored instance, when this job pushed a different one earlier: that push may have
+/// reached Feishu after the save that stored `latest`, so the stored instance must go out again
+/// (`REPLACE` does not compare `update_time`) for Feishu to end on what the store holds.
+fn overtaken(
+    last_pushed: Option<&ExternalInstance>,
+    latest: &Snapshot,
+) -> Option<ExternalInstance> {
+    match (last_pushed, &latest.instance) {
+        (Some(pushed), Some(stored)) if pushed != stored => Some(stored.clone()),
         _ => None,
     }
 }

@@ -1,8 +1,12 @@
 //! Decision jobs against a wiremock Feishu.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
+use approval_sync::store::{CardRef, InMemoryStore, Snapshot, StoreError};
 use approval_sync::{InstanceStatusPolicy, SnapshotStore, SyncSummary};
+use feishu_bridge::ids::MessageId;
+use feishu_bridge::models::instance::ExternalInstance;
 use feishu_bridge::models::instance::InstanceStatus;
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
@@ -227,6 +231,80 @@ async fn concurrent_deliveries_of_one_decision_apply_it_once() {
             .iter()
             .all(|event| event.decision_id == "i-1/t1/APPROVE")
     );
+}
+
+/// A store whose first save loses a race: just before it, another writer stores `interloper`
+/// as the instance (as an instance job from the company's system would).
+struct RacedStore {
+    inner: InMemoryStore,
+    interloper: Mutex<Option<ExternalInstance>>,
+}
+
+impl SnapshotStore for RacedStore {
+    async fn load(&self, instance_id: &str) -> Result<Snapshot, StoreError> {
+        self.inner.load(instance_id).await
+    }
+
+    async fn save(&self, snapshot: &Snapshot) -> Result<u64, StoreError> {
+        let interloper = self.interloper.lock().unwrap().take();
+        if let Some(instance) = interloper {
+            let mut stored = self.inner.load(&snapshot.instance_id).await?;
+            stored.instance = Some(instance);
+            self.inner.save(&stored).await?;
+        }
+        self.inner.save(snapshot).await
+    }
+
+    async fn put_card(&self, message_id: &MessageId, card: &CardRef) -> Result<(), StoreError> {
+        self.inner.put_card(message_id, card).await
+    }
+
+    async fn find_card(&self, message_id: &MessageId) -> Result<Option<CardRef>, StoreError> {
+        self.inner.find_card(message_id).await
+    }
+}
+
+#[tokio::test]
+async fn a_push_overtaken_by_a_newer_instance_is_followed_by_the_stored_one() {
+    let server = feishu().await;
+    // While the decision on t1 is pushed, the company's system stores a newer instance in which
+    // t1 was reassigned to t3: the decision's push may land in Feishu after that instance's.
+    let newer: ExternalInstance = serde_json::from_value(instance_json(
+        "i-1",
+        START + 10,
+        &[("t2", "PENDING"), ("t3", "PENDING")],
+    ))
+    .unwrap();
+    let store = RacedStore {
+        inner: InMemoryStore::new(),
+        interloper: Mutex::new(None),
+    };
+    let service = service_over(&server, settings(), store);
+    seed(&service, instance(&[("t1", "PENDING"), ("t2", "PENDING")])).await;
+    *service.store().interloper.lock().unwrap() = Some(newer.clone());
+
+    let summary = decision_summary(
+        run(
+            &service,
+            decision(json!({"instance_id": "i-1", "task_id": "t1", "action": "APPROVE"})),
+        )
+        .await
+        .unwrap(),
+    );
+
+    assert_eq!(
+        serde_json::to_value(&summary).unwrap()["instance"],
+        "task_not_found"
+    );
+    let pushes = bodies(&server, INSTANCE_PATH).await;
+    assert_eq!(
+        pushes.last(),
+        Some(&serde_json::to_value(&newer).unwrap()),
+        "Feishu's last push is the stored instance, not the overtaken one"
+    );
+    let snapshot = service.store().load("i-1").await.unwrap();
+    assert_eq!(snapshot.instance, Some(newer));
+    assert!(snapshot.decisions.contains_key("t1/APPROVE"));
 }
 
 #[tokio::test]

@@ -132,6 +132,15 @@ pub fn service(server: &MockServer) -> Service {
 }
 
 pub fn service_with(server: &MockServer, settings: SyncSettings) -> Service {
+    service_over(server, settings, InMemoryStore::new())
+}
+
+/// A service over `store`, for tests that need a store to misbehave.
+pub fn service_over<S: SnapshotStore>(
+    server: &MockServer,
+    settings: SyncSettings,
+    store: S,
+) -> SyncService<S, RecordingPublisher> {
     let credentials = Arc::new(CredentialSource::fixed(Credentials {
         app_id: "cli_test".to_owned(),
         app_secret: Secret::new("app-secret"),
@@ -148,14 +157,17 @@ pub fn service_with(server: &MockServer, settings: SyncSettings) -> Service {
     SyncService::new(
         feishu,
         credentials,
-        InMemoryStore::new(),
+        store,
         RecordingPublisher::default(),
         settings,
     )
 }
 
 /// Parses and runs a job given as JSON.
-pub async fn run(service: &Service, job: Value) -> Result<SyncSummary, SyncError> {
+pub async fn run<S: SnapshotStore>(
+    service: &SyncService<S, RecordingPublisher>,
+    job: Value,
+) -> Result<SyncSummary, SyncError> {
     handle_job(parse_job(job)?, service).await
 }
 
@@ -211,7 +223,10 @@ pub fn instance_json(instance_id: &str, update_time: u64, tasks: &[(&str, &str)]
 }
 
 /// Stores `instance` as if an earlier instance job had synced it.
-pub async fn seed(service: &Service, instance: ExternalInstance) {
+pub async fn seed<S: SnapshotStore>(
+    service: &SyncService<S, RecordingPublisher>,
+    instance: ExternalInstance,
+) {
     let mut snapshot = Snapshot::empty(instance.instance_id.clone());
     snapshot.instance = Some(instance);
     service.store().save(&snapshot).await.unwrap();
