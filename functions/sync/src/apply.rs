@@ -154,6 +154,12 @@ mod tests {
         }
     }
 
+    /// Applies `action` on `task_id` now, deriving the instance status.
+    fn decide(instance: &mut ExternalInstance, task_id: &str, action: ActionType) -> Applied {
+        let policy = InstanceStatusPolicy::Derive;
+        apply_decision(instance, task_id, &action, policy, UnixMillis::now())
+    }
+
     #[test]
     fn approving_the_last_pending_task_approves_the_instance_with_newer_versions() {
         let mut instance = instance(vec![
@@ -185,13 +191,7 @@ mod tests {
         let mut instance = instance(vec![task("t1", TaskStatus::Pending)]);
         instance.update_time = future;
         instance.task_list[0].update_time = Some(future);
-        apply_decision(
-            &mut instance,
-            "t1",
-            &ActionType::Approve,
-            InstanceStatusPolicy::Derive,
-            UnixMillis::now(),
-        );
+        decide(&mut instance, "t1", ActionType::Approve);
         assert!(instance.update_time > future);
         assert!(instance.task_list[0].update_time.unwrap() > future);
     }
@@ -202,13 +202,7 @@ mod tests {
             task("t1", TaskStatus::Pending),
             task("t2", TaskStatus::Pending),
         ]);
-        apply_decision(
-            &mut instance,
-            "t1",
-            &ActionType::Reject,
-            InstanceStatusPolicy::Derive,
-            UnixMillis::now(),
-        );
+        decide(&mut instance, "t1", ActionType::Reject);
         assert_eq!(instance.status, InstanceStatus::Rejected);
         assert!(!instance.end_time.is_zero());
         assert_eq!(instance.task("t2").unwrap().status, TaskStatus::Pending);
@@ -220,13 +214,7 @@ mod tests {
             task("t1", TaskStatus::Pending),
             task("t2", TaskStatus::Pending),
         ]);
-        apply_decision(
-            &mut instance,
-            "t1",
-            &ActionType::Approve,
-            InstanceStatusPolicy::Derive,
-            UnixMillis::now(),
-        );
+        decide(&mut instance, "t1", ActionType::Approve);
         assert_eq!(instance.status, InstanceStatus::Pending);
         assert!(instance.end_time.is_zero());
     }
@@ -250,13 +238,7 @@ mod tests {
     fn a_final_instance_keeps_its_status() {
         let mut instance = instance(vec![task("t1", TaskStatus::Pending)]);
         instance.status = InstanceStatus::Canceled;
-        apply_decision(
-            &mut instance,
-            "t1",
-            &ActionType::Approve,
-            InstanceStatusPolicy::Derive,
-            UnixMillis::now(),
-        );
+        decide(&mut instance, "t1", ActionType::Approve);
         assert_eq!(instance.status, InstanceStatus::Canceled);
     }
 

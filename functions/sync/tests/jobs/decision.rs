@@ -4,7 +4,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use approval_sync::store::{CardRef, InMemoryStore, Snapshot, StoreError};
-use approval_sync::{InstanceStatusPolicy, SnapshotStore, SyncSummary};
+use approval_sync::summary::DecisionSummary;
+use approval_sync::{InstanceStatusPolicy, SnapshotStore, SyncService, SyncSummary};
 use feishu_bridge::ids::MessageId;
 use feishu_bridge::models::instance::ExternalInstance;
 use feishu_bridge::models::instance::InstanceStatus;
@@ -17,11 +18,19 @@ use crate::helpers::*;
 
 const MESSAGE_ID: &str = "7690275278685244603";
 
-fn decision_summary(summary: SyncSummary) -> approval_sync::summary::DecisionSummary {
+fn decision_summary(summary: SyncSummary) -> DecisionSummary {
     match summary {
         SyncSummary::Decision(summary) => summary,
         other => panic!("expected a decision summary, got {other:?}"),
     }
+}
+
+/// Runs a decision job with `fields` and returns its summary.
+async fn decide<S: SnapshotStore>(
+    service: &SyncService<S, RecordingPublisher>,
+    fields: Value,
+) -> DecisionSummary {
+    decision_summary(run(service, decision(fields)).await.unwrap())
 }
 
 #[tokio::test]
@@ -30,15 +39,14 @@ async fn decision_updates_the_card_and_replaces_the_instance_with_the_task_appro
     let service = service(&server);
     seed(&service, instance(&[("t1", "PENDING"), ("t2", "PENDING")])).await;
 
-    let summary = run(
+    let summary = decide(
         &service,
-        decision(json!({
+        json!({
             "instance_id": "i-1", "task_id": "t1", "message_id": MESSAGE_ID,
             "action": "APPROVE", "reason": "fine"
-        })),
+        }),
     )
-    .await
-    .unwrap();
+    .await;
 
     let updates = bodies(&server, UPDATE_PATH).await;
     assert_eq!(
@@ -63,7 +71,6 @@ async fn decision_updates_the_card_and_replaces_the_instance_with_the_task_appro
         "@i18n@title"
     );
 
-    let summary = decision_summary(summary);
     let summary_json = serde_json::to_value(&summary).unwrap();
     assert_eq!(summary_json["decision_id"], "i-1/t1/APPROVE");
     assert_eq!(summary_json["outcome"], "applied");
@@ -100,12 +107,11 @@ async fn approving_the_last_task_approves_the_instance_and_rejecting_rejects_it(
     let server = feishu().await;
     let service = service(&server);
     seed(&service, instance(&[("t1", "APPROVED"), ("t2", "PENDING")])).await;
-    run(
+    decide(
         &service,
-        decision(json!({"instance_id": "i-1", "task_id": "t2", "action": "APPROVE"})),
+        json!({"instance_id": "i-1", "task_id": "t2", "action": "APPROVE"}),
     )
-    .await
-    .unwrap();
+    .await;
     let pushed = bodies(&server, INSTANCE_PATH).await.pop().unwrap();
     assert_eq!(pushed["status"], "APPROVED");
     assert!(millis(&pushed["end_time"]) > START);
@@ -113,12 +119,11 @@ async fn approving_the_last_task_approves_the_instance_and_rejecting_rejects_it(
     let server = feishu().await;
     let service = crate::helpers::service(&server);
     seed(&service, instance(&[("t1", "PENDING"), ("t2", "PENDING")])).await;
-    run(
+    decide(
         &service,
-        decision(json!({"instance_id": "i-1", "task_id": "t1", "action": "REJECT"})),
+        json!({"instance_id": "i-1", "task_id": "t1", "action": "REJECT"}),
     )
-    .await
-    .unwrap();
+    .await;
     let pushed = bodies(&server, INSTANCE_PATH).await.pop().unwrap();
     assert_eq!(pushed["status"], "REJECTED");
     assert_eq!(task_status(&pushed, "t1"), "REJECTED");
@@ -139,14 +144,11 @@ async fn a_duplicate_decision_calls_feishu_only_once() {
     run(&service, job.clone()).await.unwrap();
     let second = decision_summary(run(&service, job).await.unwrap());
     // The same action arriving from the Approval Center list (no message id) is the same decision.
-    let from_list = decision_summary(
-        run(
-            &service,
-            decision(json!({"instance_id": "i-1", "task_id": "t1", "action": "APPROVE"})),
-        )
-        .await
-        .unwrap(),
-    );
+    let from_list = decide(
+        &service,
+        json!({"instance_id": "i-1", "task_id": "t1", "action": "APPROVE"}),
+    )
+    .await;
 
     for summary in [&second, &from_list] {
         assert_eq!(
@@ -283,14 +285,11 @@ async fn a_push_overtaken_by_a_newer_instance_is_followed_by_the_stored_one() {
     seed(&service, instance(&[("t1", "PENDING"), ("t2", "PENDING")])).await;
     *service.store().interloper.lock().unwrap() = Some(newer.clone());
 
-    let summary = decision_summary(
-        run(
-            &service,
-            decision(json!({"instance_id": "i-1", "task_id": "t1", "action": "APPROVE"})),
-        )
-        .await
-        .unwrap(),
-    );
+    let summary = decide(
+        &service,
+        json!({"instance_id": "i-1", "task_id": "t1", "action": "APPROVE"}),
+    )
+    .await;
 
     assert_eq!(
         serde_json::to_value(&summary).unwrap()["instance"],
@@ -312,14 +311,11 @@ async fn a_decision_on_an_unknown_instance_updates_the_card_and_publishes_withou
     let server = feishu().await;
     let service = service(&server);
 
-    let summary = decision_summary(
-        run(
-            &service,
-            decision(json!({"message_id": MESSAGE_ID, "action": "REJECT"})),
-        )
-        .await
-        .unwrap(),
-    );
+    let summary = decide(
+        &service,
+        json!({"message_id": MESSAGE_ID, "action": "REJECT"}),
+    )
+    .await;
 
     assert_eq!(
         bodies(&server, UPDATE_PATH).await,
@@ -336,12 +332,11 @@ async fn a_decision_on_an_unknown_instance_updates_the_card_and_publishes_withou
         format!("message:{MESSAGE_ID}/message:{MESSAGE_ID}/REJECT")
     );
     // A retry is recognised as a duplicate.
-    run(
+    decide(
         &service,
-        decision(json!({"message_id": MESSAGE_ID, "action": "REJECT"})),
+        json!({"message_id": MESSAGE_ID, "action": "REJECT"}),
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(bodies(&server, UPDATE_PATH).await.len(), 1);
 }
 
@@ -427,14 +422,13 @@ async fn a_rejected_token_mid_job_is_refreshed_and_the_job_succeeds() {
         .unwrap();
     seed(&service, instance(&[("t1", "PENDING")])).await;
 
-    run(
+    decide(
         &service,
-        decision(json!({
+        json!({
             "instance_id": "i-1", "task_id": "t1", "message_id": MESSAGE_ID, "action": "APPROVE"
-        })),
+        }),
     )
-    .await
-    .unwrap();
+    .await;
 
     let requests = server.received_requests().await.unwrap();
     let fresh = |endpoint: &str| {
@@ -458,17 +452,14 @@ async fn a_custom_action_marks_the_card_processed_and_leaves_the_task() {
     let service = service(&server);
     seed(&service, instance(&[("t1", "PENDING")])).await;
 
-    let summary = decision_summary(
-        run(
-            &service,
-            decision(json!({
-                "instance_id": "i-1", "task_id": "t1", "message_id": MESSAGE_ID,
-                "action": "ESCALATE"
-            })),
-        )
-        .await
-        .unwrap(),
-    );
+    let summary = decide(
+        &service,
+        json!({
+            "instance_id": "i-1", "task_id": "t1", "message_id": MESSAGE_ID,
+            "action": "ESCALATE"
+        }),
+    )
+    .await;
 
     assert_eq!(
         bodies(&server, UPDATE_PATH).await,
@@ -494,12 +485,11 @@ async fn under_the_external_policy_a_decision_changes_only_its_task() {
     let service = service_with(&server, settings);
     seed(&service, instance(&[("t1", "PENDING")])).await;
 
-    run(
+    decide(
         &service,
-        decision(json!({"instance_id": "i-1", "task_id": "t1", "action": "REJECT"})),
+        json!({"instance_id": "i-1", "task_id": "t1", "action": "REJECT"}),
     )
-    .await
-    .unwrap();
+    .await;
 
     let pushed = bodies(&server, INSTANCE_PATH).await.pop().unwrap();
     assert_eq!(task_status(&pushed, "t1"), "REJECTED");
@@ -522,17 +512,14 @@ async fn a_card_update_feishu_rejects_does_not_block_the_decision() {
     let service = service(&server);
     seed(&service, instance(&[("t1", "PENDING")])).await;
 
-    let summary = decision_summary(
-        run(
-            &service,
-            decision(json!({
-                "instance_id": "i-1", "task_id": "t1", "message_id": MESSAGE_ID,
-                "action": "APPROVE"
-            })),
-        )
-        .await
-        .unwrap(),
-    );
+    let summary = decide(
+        &service,
+        json!({
+            "instance_id": "i-1", "task_id": "t1", "message_id": MESSAGE_ID,
+            "action": "APPROVE"
+        }),
+    )
+    .await;
 
     let card_call = &summary.calls[0];
     assert_eq!(card_call.api, "message/update");
