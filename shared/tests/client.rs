@@ -14,7 +14,7 @@ use feishu_bridge::secrets::{CredentialSource, Credentials, Secret};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use wiremock::matchers::{body_json, header, method, path, query_param};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
 
 const APP_ID: &str = "cli_test_app";
 const APP_SECRET: &str = "app-secret-never-logged";
@@ -59,10 +59,35 @@ fn token_response(token: &str, expire: u64) -> ResponseTemplate {
     )
 }
 
+/// A mock of the tenant token endpoint, to refine and mount.
+fn token_endpoint() -> MockBuilder {
+    Mock::given(method("POST")).and(path(TOKEN_PATH))
+}
+
+/// A mock of the instance check endpoint, the call most tests drive the client with.
+fn check_endpoint() -> MockBuilder {
+    Mock::given(method("POST")).and(path(CHECK_PATH))
+}
+
+/// Answers the first check request with `failure` and the second with an empty success, each
+/// exactly once (wiremock verifies both counts when the server drops).
+async fn check_fails_once_then_succeeds(server: &MockServer, failure: ResponseTemplate) {
+    check_endpoint()
+        .respond_with(failure)
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(server)
+        .await;
+    check_endpoint()
+        .respond_with(success(NO_DIFF()))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
 /// Serves `token` (valid for two hours) to any number of token requests.
 async fn serve_token(server: &MockServer, token: &str) {
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
+    token_endpoint()
         .respond_with(token_response(token, 7200))
         .mount(server)
         .await;
@@ -101,8 +126,7 @@ async fn check(
 #[tokio::test]
 async fn the_token_is_requested_once_and_sent_as_a_bearer() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
+    token_endpoint()
         .and(header("content-type", "application/json; charset=utf-8"))
         .and(body_json(
             json!({"app_id": APP_ID, "app_secret": APP_SECRET}),
@@ -111,8 +135,7 @@ async fn the_token_is_requested_once_and_sent_as_a_bearer() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
+    check_endpoint()
         .and(header("authorization", "Bearer t-cached"))
         .and(header("content-type", "application/json; charset=utf-8"))
         .respond_with(success(NO_DIFF()))
@@ -145,8 +168,7 @@ async fn the_token_request_carries_no_authorization_header() {
 async fn a_token_within_the_refresh_margin_is_refreshed() {
     let server = MockServer::start().await;
     // Five minutes left is inside the default ten-minute margin: every call must refresh.
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
+    token_endpoint()
         .respond_with(token_response("t-short", 300))
         .expect(2)
         .mount(&server)
@@ -160,8 +182,7 @@ async fn a_token_within_the_refresh_margin_is_refreshed() {
 #[tokio::test]
 async fn concurrent_callers_on_a_cold_cache_share_one_refresh() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
+    token_endpoint()
         .respond_with(token_response("t-shared", 7200).set_delay(Duration::from_millis(200)))
         .expect(1)
         .mount(&server)
@@ -183,8 +204,7 @@ async fn concurrent_callers_on_a_cold_cache_share_one_refresh() {
 #[tokio::test]
 async fn bad_app_credentials_fail_at_once_with_the_token_error() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
+    token_endpoint()
         .respond_with(failure(400, 10014, "app secret invalid"))
         .expect(1)
         .mount(&server)
@@ -203,21 +223,18 @@ async fn bad_app_credentials_fail_at_once_with_the_token_error() {
 #[tokio::test]
 async fn a_rejected_token_with_http_200_is_evicted_refreshed_and_retried() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
+    token_endpoint()
         .respond_with(token_response("t-stale", 7200))
         .up_to_n_times(1)
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
+    token_endpoint()
         .respond_with(token_response("t-fresh", 7200))
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
+    check_endpoint()
         .and(header("authorization", "Bearer t-stale"))
         .respond_with(failure(
             200,
@@ -227,8 +244,7 @@ async fn a_rejected_token_with_http_200_is_evicted_refreshed_and_retried() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
+    check_endpoint()
         .and(header("authorization", "Bearer t-fresh"))
         .respond_with(success(NO_DIFF()))
         .expect(2)
@@ -244,14 +260,12 @@ async fn a_rejected_token_with_http_200_is_evicted_refreshed_and_retried() {
 #[tokio::test]
 async fn a_token_rejected_twice_is_an_error_not_a_loop() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(TOKEN_PATH))
+    token_endpoint()
         .respond_with(token_response("t-refused", 7200))
         .expect(2)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
+    check_endpoint()
         .respond_with(failure(
             200,
             99991663,
@@ -274,22 +288,12 @@ async fn a_token_rejected_twice_is_an_error_not_a_loop() {
 async fn a_rate_limit_is_retried_after_the_reset_feishu_asks_for() {
     let server = MockServer::start().await;
     serve_token(&server, "t-1").await;
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
-        .respond_with(
-            failure(429, 99991400, "request trigger frequency limit")
-                .insert_header("x-ogw-ratelimit-reset", "1"),
-        )
-        .up_to_n_times(1)
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
-        .respond_with(success(NO_DIFF()))
-        .expect(1)
-        .mount(&server)
-        .await;
+    check_fails_once_then_succeeds(
+        &server,
+        failure(429, 99991400, "request trigger frequency limit")
+            .insert_header("x-ogw-ratelimit-reset", "1"),
+    )
+    .await;
 
     let started = Instant::now();
     check(&client(&server), in_secs(10)).await.unwrap();
@@ -305,8 +309,7 @@ async fn a_rate_limit_reset_past_the_deadline_fails_at_once() {
     let server = MockServer::start().await;
     serve_token(&server, "t-1").await;
     // Legacy form: HTTP 400 with code 99991400.
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
+    check_endpoint()
         .respond_with(
             failure(400, 99991400, "request trigger frequency limit")
                 .insert_header("x-ogw-ratelimit-reset", "30")
@@ -342,19 +345,11 @@ async fn a_rate_limit_reset_past_the_deadline_fails_at_once() {
 async fn a_server_error_is_retried() {
     let server = MockServer::start().await;
     serve_token(&server, "t-1").await;
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
-        .respond_with(ResponseTemplate::new(500).set_body_string("Internal Server Error"))
-        .up_to_n_times(1)
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
-        .respond_with(success(NO_DIFF()))
-        .expect(1)
-        .mount(&server)
-        .await;
+    check_fails_once_then_succeeds(
+        &server,
+        ResponseTemplate::new(500).set_body_string("Internal Server Error"),
+    )
+    .await;
 
     check(&client(&server), in_secs(5)).await.unwrap();
 }
@@ -363,23 +358,15 @@ async fn a_server_error_is_retried() {
 async fn try_again_later_is_retried() {
     let server = MockServer::start().await;
     serve_token(&server, "t-1").await;
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
-        .respond_with(failure(
+    check_fails_once_then_succeeds(
+        &server,
+        failure(
             400,
             1395001,
             "There have been some errors. Please try again later",
-        ))
-        .up_to_n_times(1)
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
-        .respond_with(success(NO_DIFF()))
-        .expect(1)
-        .mount(&server)
-        .await;
+        ),
+    )
+    .await;
 
     check(&client(&server), in_secs(5)).await.unwrap();
 }
@@ -388,19 +375,11 @@ async fn try_again_later_is_retried() {
 async fn a_request_timeout_is_retried() {
     let server = MockServer::start().await;
     serve_token(&server, "t-1").await;
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
-        .respond_with(success(NO_DIFF()).set_delay(Duration::from_secs(5)))
-        .up_to_n_times(1)
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
-        .respond_with(success(NO_DIFF()))
-        .expect(1)
-        .mount(&server)
-        .await;
+    check_fails_once_then_succeeds(
+        &server,
+        success(NO_DIFF()).set_delay(Duration::from_secs(5)),
+    )
+    .await;
 
     let client = client_with(&server, |config| {
         config.request_timeout = Duration::from_millis(300);
@@ -451,8 +430,7 @@ async fn a_refused_connection_is_a_retryable_transport_error() {
 async fn a_slow_server_is_cut_off_at_the_deadline() {
     let server = MockServer::start().await;
     serve_token(&server, "t-1").await;
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
+    check_endpoint()
         .respond_with(success(NO_DIFF()).set_delay(Duration::from_secs(10)))
         .mount(&server)
         .await;
@@ -476,8 +454,7 @@ async fn a_slow_server_is_cut_off_at_the_deadline() {
 async fn an_always_failing_server_is_given_up_by_the_deadline() {
     let server = MockServer::start().await;
     serve_token(&server, "t-1").await;
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
+    check_endpoint()
         .respond_with(failure(503, 0, "unavailable").insert_header("X-Tt-Logid", "LOG-503"))
         .mount(&server)
         .await;
@@ -512,8 +489,7 @@ async fn an_always_failing_server_is_given_up_by_the_deadline() {
 async fn a_permanent_failure_carries_code_msg_log_id_and_violations_without_retry() {
     let server = MockServer::start().await;
     serve_token(&server, "t-secret-token").await;
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
+    check_endpoint()
         .respond_with(ResponseTemplate::new(400).set_body_json(json!({
             "code": 1390001,
             "msg": "param is invalid",
@@ -555,8 +531,7 @@ async fn a_permanent_failure_carries_code_msg_log_id_and_violations_without_retr
 async fn the_log_id_falls_back_to_the_response_header() {
     let server = MockServer::start().await;
     serve_token(&server, "t-1").await;
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
+    check_endpoint()
         .respond_with(
             failure(400, 1390002, "approval code not found").insert_header("X-Tt-Logid", "LOG-HDR"),
         )
@@ -622,8 +597,7 @@ async fn sync_instance_posts_the_instance_and_returns_the_echo() {
 async fn check_instances_returns_the_differences() {
     let server = MockServer::start().await;
     serve_token(&server, "t-1").await;
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
+    check_endpoint()
         .and(body_json(serde_json::to_value(check_request()).unwrap()))
         .respond_with(success(json!({
             "diff_instances": [{"instance_id": "PR-0001", "update_time": "0", "tasks": []}]
@@ -739,8 +713,7 @@ async fn create_approval_uses_user_and_department_ids_and_returns_feishus_code()
 async fn a_success_without_the_documented_data_is_an_unexpected_response() {
     let server = MockServer::start().await;
     serve_token(&server, "t-1").await;
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
+    check_endpoint()
         .respond_with(
             ResponseTemplate::new(200).set_body_json(json!({"code": 0, "msg": "success"})),
         )
@@ -760,8 +733,7 @@ async fn a_success_without_the_documented_data_is_an_unexpected_response() {
 async fn the_token_retry_does_not_use_up_the_retry_budget() {
     let server = MockServer::start().await;
     serve_token(&server, "t-1").await;
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
+    check_endpoint()
         .respond_with(failure(
             200,
             99991671,
@@ -770,14 +742,12 @@ async fn the_token_retry_does_not_use_up_the_retry_budget() {
         .up_to_n_times(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
+    check_endpoint()
         .respond_with(failure(500, 0, "internal error"))
         .up_to_n_times(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
+    check_endpoint()
         .respond_with(success(NO_DIFF()))
         .expect(1)
         .mount(&server)
@@ -785,55 +755,4 @@ async fn the_token_retry_does_not_use_up_the_retry_budget() {
 
     let client = client_with(&server, |config| config.retry.max_attempts = 2);
     check(&client, in_secs(5)).await.unwrap();
-}
-
-// --- logs -----------------------------------------------------------------------------------
-
-/// Collects everything a `tracing` subscriber writes.
-#[derive(Clone, Default)]
-struct CapturedLogs(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for CapturedLogs {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[tokio::test]
-async fn logs_name_path_code_and_log_id_but_never_tokens_secrets_or_bodies() {
-    let logs = CapturedLogs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _default = tracing::subscriber::set_default(subscriber);
-
-    let server = MockServer::start().await;
-    serve_token(&server, "t-logged-never").await;
-    Mock::given(method("POST"))
-        .and(path(CHECK_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "code": 99991663,
-            "msg": "Invalid access token for authorization",
-            "error": {"log_id": "LOG-TRACE"}
-        })))
-        .mount(&server)
-        .await;
-    check(&client(&server), in_secs(5)).await.unwrap_err();
-
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    assert!(text.contains(CHECK_PATH), "{text}");
-    assert!(text.contains("99991663"), "{text}");
-    assert!(text.contains("LOG-TRACE"), "{text}");
-    for secret in ["t-logged-never", APP_SECRET, "PR-0001", "step-1"] {
-        assert!(!text.contains(secret), "logs leak {secret:?}: {text}");
-    }
 }
