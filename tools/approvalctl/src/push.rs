@@ -152,32 +152,9 @@ mod tests {
 
     use super::*;
 
+    /// The example instance the integration tests push too.
     fn instance() -> Value {
-        json!({
-            "approval_code": "C30381C8",
-            "status": "PENDING",
-            "instance_id": "inst-1",
-            "links": {"pc_link": "https://erp.example.com/i/1"},
-            "title": "@i18n@title",
-            "user_id": "u-initiator",
-            "start_time": "1700000000000",
-            "end_time": "0",
-            "update_time": "1700000000000",
-            "task_list": [{
-                "task_id": "task-1",
-                "user_id": "u-approver",
-                "links": {"pc_link": "https://erp.example.com/t/1"},
-                "status": "PENDING",
-                "create_time": "1700000000000",
-                "end_time": "0",
-                "update_time": "1700000000000"
-            }],
-            "i18n_resources": [{
-                "locale": "zh-CN",
-                "is_default": true,
-                "texts": [{"key": "@i18n@title", "value": "采购申请"}]
-            }]
-        })
+        serde_json::from_str(include_str!("../tests/fixtures/instance.json")).unwrap()
     }
 
     #[test]

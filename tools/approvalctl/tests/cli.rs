@@ -642,28 +642,7 @@ async fn push_refuses_unreadable_malformed_and_invalid_instances_before_invoking
 }
 
 /// A complete, valid external instance with one pending task.
-const INSTANCE: &str = r#"{
-  "approval_code": "03593A46-345D-B0EB-1910-04020A18117E",
-  "status": "PENDING",
-  "instance_id": "inst-1",
-  "links": {"pc_link": "https://erp.example.com/i/1"},
-  "title": "@i18n@title",
-  "user_id": "u-initiator",
-  "start_time": "1700000000000",
-  "end_time": "0",
-  "update_time": "1700000000000",
-  "task_list": [{
-    "task_id": "task-1",
-    "user_id": "u-approver",
-    "links": {"pc_link": "https://erp.example.com/t/1"},
-    "status": "PENDING",
-    "create_time": "1700000000000",
-    "end_time": "0",
-    "update_time": "1700000000000"
-  }],
-  "i18n_resources": [{"locale": "zh-CN", "is_default": true,
-                      "texts": [{"key": "@i18n@title", "value": "采购申请"}]}]
-}"#;
+const INSTANCE: &str = include_str!("fixtures/instance.json");
 
 /// The Lambda Invoke API path of the default sync function.
 const INVOKE_PATH: &str = "/2015-03-31/functions/approval-sync/invocations";
