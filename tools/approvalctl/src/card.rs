@@ -135,15 +135,13 @@ fn random_uuid(bits: u128) -> String {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-    use feishu_bridge::secrets::Secret;
 
     use super::*;
-    use crate::cli::{Cli, Command};
+    use crate::cli::Command;
+    use crate::test_support::{self, credentials};
 
     fn args(extra: &[&str]) -> CardArgs {
         let base = [
-            "approvalctl",
             "card",
             "--to",
             "u-approver",
@@ -152,27 +150,15 @@ mod tests {
             "--link",
             "https://erp.example.com/i/1",
         ];
-        match Cli::try_parse_from(base.iter().chain(extra))
-            .unwrap()
-            .command
-        {
+        match test_support::command(base.into_iter().chain(extra.iter().copied())) {
             Command::Card(args) => args,
             other => panic!("card expected, got {other:?}"),
         }
     }
 
-    fn credentials() -> Credentials {
-        Credentials {
-            app_id: "cli_test".to_owned(),
-            app_secret: Secret::new("app-secret"),
-            callback_token: Secret::new("cb-token"),
-            callback_key: Some(Secret::new("cb-key")),
-        }
-    }
-
     #[test]
     fn a_plain_card_has_all_four_links_a_summary_and_no_buttons() {
-        let card = card_request(&args(&[]), &credentials(), "u-1".to_owned());
+        let card = card_request(&args(&[]), &credentials(Some("cb-key")), "u-1".to_owned());
         assert_eq!(card.template_id, TemplateId::TodoReceived);
         assert_eq!(card.user_id.as_deref(), Some("u-approver"));
         assert_eq!(card.uuid.as_deref(), Some("u-1"));
@@ -212,7 +198,7 @@ mod tests {
                 "--applicant",
                 "u-initiator",
             ]),
-            &credentials(),
+            &credentials(Some("cb-key")),
             "u-2".to_owned(),
         );
         let callback = card.action_callback.as_ref().unwrap();

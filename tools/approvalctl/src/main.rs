@@ -13,6 +13,8 @@ mod feishu;
 mod push;
 mod register;
 mod send_callback;
+#[cfg(test)]
+mod test_support;
 
 use std::process::ExitCode;
 

@@ -135,16 +135,14 @@ fn render(name: &str, registered: &Registered<'_>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
     use feishu_bridge::models::i18n::Locale;
-    use feishu_bridge::secrets::Secret;
 
     use super::*;
-    use crate::cli::{Cli, Command};
+    use crate::cli::Command;
+    use crate::test_support::{self, credentials};
 
     fn args(extra: &[&str]) -> RegisterArgs {
         let base = [
-            "approvalctl",
             "register",
             "--approval-code",
             "PURCHASE_V1",
@@ -153,19 +151,9 @@ mod tests {
             "--callback-url",
             "https://cb.example.com/feishu",
         ];
-        let cli = Cli::try_parse_from(base.iter().chain(extra)).unwrap();
-        match cli.command {
+        match test_support::command(base.into_iter().chain(extra.iter().copied())) {
             Command::Register(args) => args,
             other => panic!("register expected, got {other:?}"),
-        }
-    }
-
-    fn credentials(key: Option<&str>) -> Credentials {
-        Credentials {
-            app_id: "cli_test".to_owned(),
-            app_secret: Secret::new("app-secret"),
-            callback_token: Secret::new("cb-token"),
-            callback_key: key.map(Secret::new),
         }
     }
 

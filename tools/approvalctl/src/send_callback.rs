@@ -115,16 +115,14 @@ fn callback_body(
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
     use feishu_bridge::callback::{CallbackBody, RawCallback};
-    use feishu_bridge::secrets::Secret;
 
     use super::*;
-    use crate::cli::{Cli, Command};
+    use crate::cli::Command;
+    use crate::test_support::{self, credentials};
 
     fn args(extra: &[&str]) -> SendCallbackArgs {
         let base = [
-            "approvalctl",
             "send-callback",
             "--url",
             "http://127.0.0.1:9/cb",
@@ -137,21 +135,9 @@ mod tests {
             "--user-id",
             "b85s39b",
         ];
-        match Cli::try_parse_from(base.iter().chain(extra))
-            .unwrap()
-            .command
-        {
+        match test_support::command(base.into_iter().chain(extra.iter().copied())) {
             Command::SendCallback(args) => args,
             other => panic!("send-callback expected, got {other:?}"),
-        }
-    }
-
-    fn credentials(key: Option<&str>) -> Credentials {
-        Credentials {
-            app_id: "cli_test".to_owned(),
-            app_secret: Secret::new("app-secret"),
-            callback_token: Secret::new("cb-token"),
-            callback_key: key.map(Secret::new),
         }
     }
 
