@@ -1,9 +1,20 @@
 //! The `/_sim/` admin API and Feishu-style answers to unknown paths.
 
 use feishu_sim::{RecordedRequest, StateSnapshot};
+use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::helpers::{CHECK, SEND, Sim, TOKEN, send_body};
+
+/// `GET` an admin path and read its JSON answer as `T`.
+async fn admin_get<T: DeserializeOwned>(sim: &Sim, path: &str) -> T {
+    let answer = sim.http.get(sim.url(path)).send().await;
+    let answer = answer.expect("admin answers");
+    answer
+        .json()
+        .await
+        .expect("admin answer is the expected JSON")
+}
 
 #[tokio::test]
 async fn requests_are_recorded_without_secrets() {
@@ -13,15 +24,7 @@ async fn requests_are_recorded_without_secrets() {
         .post(CHECK, Some(&token), &json!({"instances": []}))
         .await;
 
-    let all: Vec<RecordedRequest> = sim
-        .http
-        .get(sim.url("/_sim/requests"))
-        .send()
-        .await
-        .expect("admin answers")
-        .json()
-        .await
-        .expect("request list");
+    let all: Vec<RecordedRequest> = admin_get(&sim, "/_sim/requests").await;
     assert_eq!(all.len(), 2);
     let token_request = &all[0];
     assert_eq!(
@@ -39,15 +42,8 @@ async fn requests_are_recorded_without_secrets() {
     );
     assert_eq!(answer.header("x-tt-logid"), Some(check.log_id.as_str()));
 
-    let only_check: Vec<RecordedRequest> = sim
-        .http
-        .get(sim.url(&format!("/_sim/requests?path={CHECK}")))
-        .send()
-        .await
-        .expect("admin answers")
-        .json()
-        .await
-        .expect("request list");
+    let only_check: Vec<RecordedRequest> =
+        admin_get(&sim, &format!("/_sim/requests?path={CHECK}")).await;
     assert_eq!(only_check, vec![check.clone()]);
 }
 
@@ -57,15 +53,7 @@ async fn state_and_reset() {
     sim.definition("purchase").await;
     let first_card = sim.api(SEND, &send_body(None)).await.body["data"]["message_id"].clone();
 
-    let state: StateSnapshot = sim
-        .http
-        .get(sim.url("/_sim/state"))
-        .send()
-        .await
-        .expect("admin answers")
-        .json()
-        .await
-        .expect("state");
+    let state: StateSnapshot = admin_get(&sim, "/_sim/state").await;
     assert_eq!((state.definitions.len(), state.messages.len()), (1, 1));
     assert_eq!(state.tokens.len(), 1);
 
