@@ -2,7 +2,9 @@
 //!
 //! The credentials are the JSON object
 //! `{"app_id", "app_secret", "callback_token", "callback_key"}` (`callback_key` optional; an
-//! empty string means none). [`CredentialSource::from_env`] picks the source:
+//! empty string means none). [`CredentialSource::from_env`] (or
+//! [`CredentialSource::from_env_with`], given an already loaded AWS configuration) picks the
+//! source:
 //!
 //! - `FEISHU_SECRET_ID` set: AWS Secrets Manager holds that JSON as the secret's string value. It
 //!   is cached for `FEISHU_SECRET_TTL_SECS` seconds (default 300) so rotation is picked up
@@ -215,31 +217,66 @@ impl CredentialSource {
     }
 
     /// The source the environment configures (see the module docs): Secrets Manager when
-    /// `FEISHU_SECRET_ID` is set, with an AWS client from the standard AWS environment;
-    /// otherwise the `FEISHU_*` credential variables, read once here.
+    /// `FEISHU_SECRET_ID` is set, with an AWS client from the standard AWS environment (loaded
+    /// only then); otherwise the `FEISHU_*` credential variables, read once here.
+    ///
+    /// A caller that loads the AWS configuration anyway should use [`Self::from_env_with`].
     pub async fn from_env() -> Result<Self, SecretError> {
         match EnvChoice::from_lookup(&|name| std::env::var_os(name))? {
             EnvChoice::Fixed(credentials) => Ok(Self::fixed(credentials)),
             EnvChoice::SecretsManager { secret_id, ttl } => {
                 let sdk_config =
                     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                let timeouts = sdk_config
-                    .timeout_config()
-                    .map(TimeoutConfig::to_builder)
-                    .unwrap_or_default()
-                    .take_unset_from(
-                        TimeoutConfig::builder()
-                            .operation_attempt_timeout(SECRETS_MANAGER_ATTEMPT_TIMEOUT)
-                            .operation_timeout(SECRETS_MANAGER_OPERATION_TIMEOUT),
-                    )
-                    .build();
-                let config = aws_sdk_secretsmanager::config::Builder::from(&sdk_config)
-                    .timeout_config(timeouts)
-                    .build();
-                let client = aws_sdk_secretsmanager::Client::from_conf(config);
-                Ok(Self::secrets_manager(client, secret_id, ttl))
+                Ok(Self::secrets_manager_from_config(
+                    &sdk_config,
+                    secret_id,
+                    ttl,
+                ))
             }
         }
+    }
+
+    /// Like [`Self::from_env`], with the Secrets Manager client built from an AWS configuration
+    /// the caller already loaded (its endpoint, region, credentials and timeouts).
+    pub fn from_env_with(sdk_config: &aws_config::SdkConfig) -> Result<Self, SecretError> {
+        Self::from_lookup_with(&|name| std::env::var_os(name), sdk_config)
+    }
+
+    /// [`Self::from_env_with`] over the variables `lookup` returns.
+    fn from_lookup_with(
+        lookup: &impl Fn(&str) -> Option<OsString>,
+        sdk_config: &aws_config::SdkConfig,
+    ) -> Result<Self, SecretError> {
+        Ok(match EnvChoice::from_lookup(lookup)? {
+            EnvChoice::Fixed(credentials) => Self::fixed(credentials),
+            EnvChoice::SecretsManager { secret_id, ttl } => {
+                Self::secrets_manager_from_config(sdk_config, secret_id, ttl)
+            }
+        })
+    }
+
+    /// A Secrets Manager source whose client keeps `sdk_config`'s timeouts and fills in the
+    /// unset ones with bounds that keep a callback inside Lark's deadline.
+    fn secrets_manager_from_config(
+        sdk_config: &aws_config::SdkConfig,
+        secret_id: String,
+        ttl: Duration,
+    ) -> Self {
+        let timeouts = sdk_config
+            .timeout_config()
+            .map(TimeoutConfig::to_builder)
+            .unwrap_or_default()
+            .take_unset_from(
+                TimeoutConfig::builder()
+                    .operation_attempt_timeout(SECRETS_MANAGER_ATTEMPT_TIMEOUT)
+                    .operation_timeout(SECRETS_MANAGER_OPERATION_TIMEOUT),
+            )
+            .build();
+        let config = aws_sdk_secretsmanager::config::Builder::from(sdk_config)
+            .timeout_config(timeouts)
+            .build();
+        let client = aws_sdk_secretsmanager::Client::from_conf(config);
+        Self::secrets_manager(client, secret_id, ttl)
     }
 
     /// The current credentials.
@@ -610,6 +647,46 @@ mod tests {
         assert!(debug.contains("cli_123"), "app_id is not secret: {debug}");
         assert_no_secret_values(&debug);
         assert_eq!(credentials.app_secret.expose(), APP_SECRET);
+    }
+
+    #[tokio::test]
+    async fn from_env_with_builds_the_secrets_manager_client_from_the_given_config() {
+        use wiremock::matchers::{header, method};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+
+        let server = MockServer::start().await;
+        let secret = format!(
+            r#"{{"app_id":"cli_123","app_secret":"{APP_SECRET}","callback_token":"{TOKEN}"}}"#
+        );
+        Mock::given(method("POST"))
+            .and(header("x-amz-target", "secretsmanager.GetSecretValue"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "Name": SECRET_ID,
+                "SecretString": secret,
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let sdk_config = aws_config::SdkConfig::builder()
+            .endpoint_url(server.uri())
+            .region(aws_config::Region::new("us-east-1"))
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .credentials_provider(
+                aws_sdk_secretsmanager::config::SharedCredentialsProvider::new(
+                    aws_sdk_secretsmanager::config::Credentials::new(
+                        "AKIDTEST", "secret", None, None, "test",
+                    ),
+                ),
+            )
+            .build();
+
+        let vars = [(SECRET_ID_VAR, SECRET_ID)];
+        let source = CredentialSource::from_lookup_with(&lookup(&vars), &sdk_config).unwrap();
+        assert!(matches!(source, CredentialSource::SecretsManager(_)));
+        assert_eq!(*source.credentials().await.unwrap(), expected(None));
+
+        let source = CredentialSource::from_lookup_with(&lookup(&full_env()), &sdk_config).unwrap();
+        assert_eq!(*source.credentials().await.unwrap(), expected(Some(KEY)));
     }
 
     #[tokio::test]
