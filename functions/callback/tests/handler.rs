@@ -57,13 +57,17 @@ fn service(token: &str, key: Option<&str>) -> CallbackService<InMemoryHandoff> {
 }
 
 fn service_with<H: Handoff>(token: &str, key: Option<&str>, handoff: H) -> CallbackService<H> {
-    let credentials = CredentialSource::fixed(Credentials {
+    CallbackService::new(credentials(token, key), handoff, Duration::from_secs(3))
+}
+
+/// Fixed credentials with this callback token and key.
+fn credentials(token: &str, key: Option<&str>) -> CredentialSource {
+    CredentialSource::fixed(Credentials {
         app_id: "cli_test".to_owned(),
         app_secret: Secret::new("app-secret"),
         callback_token: Secret::new(token),
         callback_key: key.map(Secret::new),
-    });
-    CallbackService::new(credentials, handoff, Duration::from_secs(3))
+    })
 }
 
 fn request(event: &str) -> Request {
@@ -138,15 +142,38 @@ fn single_job(handoff: &InMemoryHandoff, before: UnixMillis, after: UnixMillis) 
     (text, job)
 }
 
+/// Answers `request`, expects success, and returns the one job handed off (see [`single_job`]).
+async fn accepted_job(
+    service: &CallbackService<InMemoryHandoff>,
+    request: Request,
+) -> (String, Value) {
+    let before = UnixMillis::now();
+    let answer = call(service, request).await;
+    let after = UnixMillis::now();
+    assert_success(&answer);
+    single_job(service.handoff(), before, after)
+}
+
+/// Answers `request`, expects the failure `status` with `message`, and that nothing was handed off.
+async fn assert_refused(
+    service: &CallbackService<InMemoryHandoff>,
+    request: Request,
+    status: StatusCode,
+    message: &str,
+) -> Answer {
+    let answer = call(service, request).await;
+    assert_failure(&answer, status, message);
+    assert!(
+        service.handoff().take_payloads().is_empty(),
+        "nothing is handed off"
+    );
+    answer
+}
+
 #[tokio::test]
 async fn plaintext_approve_is_handed_off_then_answered_with_success() {
     let service = service(TOKEN, None);
-    let before = UnixMillis::now();
-    let answer = call(&service, request(PLAINTEXT_APPROVE)).await;
-    let after = UnixMillis::now();
-
-    assert_success(&answer);
-    let (text, job) = single_job(service.handoff(), before, after);
+    let (text, job) = accepted_job(&service, request(PLAINTEXT_APPROVE)).await;
     assert_eq!(job, plaintext_approve_job());
     // The bare 19-digit number (above 2^53) arrives digit for digit.
     assert!(
@@ -158,24 +185,14 @@ async fn plaintext_approve_is_handed_off_then_answered_with_success() {
 #[tokio::test]
 async fn base64_encoded_event_body_is_decoded_before_handling() {
     let service = service(TOKEN, None);
-    let before = UnixMillis::now();
-    let answer = call(&service, request(PLAINTEXT_APPROVE_BASE64)).await;
-    let after = UnixMillis::now();
-
-    assert_success(&answer);
-    let (_, job) = single_job(service.handoff(), before, after);
+    let (_, job) = accepted_job(&service, request(PLAINTEXT_APPROVE_BASE64)).await;
     assert_eq!(job, plaintext_approve_job());
 }
 
 #[tokio::test]
 async fn encrypted_approve_is_decrypted_and_handed_off() {
     let service = service(TOKEN, Some(KEY));
-    let before = UnixMillis::now();
-    let answer = call(&service, request(ENCRYPTED_APPROVE)).await;
-    let after = UnixMillis::now();
-
-    assert_success(&answer);
-    let (_, job) = single_job(service.handoff(), before, after);
+    let (_, job) = accepted_job(&service, request(ENCRYPTED_APPROVE)).await;
     let mut expected = plaintext_approve_job();
     expected.as_object_mut().unwrap().remove("message_id");
     assert_eq!(job, expected);
@@ -184,12 +201,7 @@ async fn encrypted_approve_is_decrypted_and_handed_off() {
 #[tokio::test]
 async fn encrypted_reject_keeps_the_big_message_id_digit_for_digit() {
     let service = service(REJECT_TOKEN, Some(REJECT_KEY));
-    let before = UnixMillis::now();
-    let answer = call(&service, request(ENCRYPTED_REJECT)).await;
-    let after = UnixMillis::now();
-
-    assert_success(&answer);
-    let (text, job) = single_job(service.handoff(), before, after);
+    let (text, job) = accepted_job(&service, request(ENCRYPTED_REJECT)).await;
     assert!(
         text.contains(r#""message_id":"7250020197497765889""#),
         "{text}"
@@ -214,27 +226,39 @@ async fn wrong_token_is_unauthorized_in_plaintext_and_encrypted() {
     let plaintext = PLAINTEXT_APPROVE.replace(r#"\"token\":\"aaaaa\""#, r#"\"token\":\"aaaab\""#);
     assert_ne!(plaintext, PLAINTEXT_APPROVE, "fixture carries the token");
     let service = service(TOKEN, None);
-    let answer = call(&service, request(&plaintext)).await;
-    assert_failure(&answer, StatusCode::UNAUTHORIZED, UNAUTHORIZED);
-    assert!(service.handoff().take_payloads().is_empty());
+    assert_refused(
+        &service,
+        request(&plaintext),
+        StatusCode::UNAUTHORIZED,
+        UNAUTHORIZED,
+    )
+    .await;
 
     let service = service_with(TOKEN, Some(KEY), InMemoryHandoff::new());
     let body = encrypted_body(
         KEY,
         r#"{"action_type":"APPROVE","user_id":"u","approval_code":"c","task_id":"t","token":"aaaab"}"#,
     );
-    let answer = call(&service, request_with_body(&body)).await;
-    assert_failure(&answer, StatusCode::UNAUTHORIZED, UNAUTHORIZED);
-    assert!(service.handoff().take_payloads().is_empty());
+    assert_refused(
+        &service,
+        request_with_body(&body),
+        StatusCode::UNAUTHORIZED,
+        UNAUTHORIZED,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn callback_without_token_is_unauthorized_not_incomplete() {
     let service = service(TOKEN, None);
     let body = r#"{"action_type":"APPROVE","user_id":"u","approval_code":"c","task_id":"t"}"#;
-    let answer = call(&service, request_with_body(body)).await;
-    assert_failure(&answer, StatusCode::UNAUTHORIZED, UNAUTHORIZED);
-    assert!(service.handoff().take_payloads().is_empty());
+    assert_refused(
+        &service,
+        request_with_body(body),
+        StatusCode::UNAUTHORIZED,
+        UNAUTHORIZED,
+    )
+    .await;
 }
 
 /// Tampered ciphertexts (bad padding, garbage plaintext), bad base64, a wrong key and a
@@ -292,21 +316,25 @@ async fn every_decryption_failure_gets_the_same_unauthorized_answer() {
 #[tokio::test]
 async fn plaintext_is_refused_when_a_key_is_configured() {
     let service = service(TOKEN, Some(KEY));
-    let answer = call(&service, request(PLAINTEXT_APPROVE)).await;
-    assert_failure(&answer, StatusCode::UNAUTHORIZED, UNAUTHORIZED);
-    assert!(service.handoff().take_payloads().is_empty());
+    assert_refused(
+        &service,
+        request(PLAINTEXT_APPROVE),
+        StatusCode::UNAUTHORIZED,
+        UNAUTHORIZED,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn encrypted_is_refused_when_no_key_is_configured() {
     let service = service(TOKEN, None);
-    let answer = call(&service, request(ENCRYPTED_APPROVE)).await;
-    assert_failure(
-        &answer,
+    assert_refused(
+        &service,
+        request(ENCRYPTED_APPROVE),
         StatusCode::INTERNAL_SERVER_ERROR,
         "Callback not configured. Please contact the administrator.",
-    );
-    assert!(service.handoff().take_payloads().is_empty());
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -326,42 +354,46 @@ async fn body_over_64_kib_is_refused_unparsed_and_64_kib_is_accepted() {
     assert_eq!(service.handoff().take_payloads().len(), 1);
 
     let over_limit = callback(MAX_BODY_BYTES - overhead + 1);
-    let answer = call(&service, request_with_body(&over_limit)).await;
-    assert_failure(&answer, StatusCode::PAYLOAD_TOO_LARGE, "Request too large.");
-    assert!(service.handoff().take_payloads().is_empty());
+    assert_refused(
+        &service,
+        request_with_body(&over_limit),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Request too large.",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn get_is_method_not_allowed() {
     let service = service(TOKEN, None);
-    let answer = call(&service, request(GET)).await;
-    assert_failure(
-        &answer,
+    let answer = assert_refused(
+        &service,
+        request(GET),
         StatusCode::METHOD_NOT_ALLOWED,
         "Method not allowed.",
-    );
+    )
+    .await;
     assert_eq!(answer.response.headers()[ALLOW], "POST");
-    assert!(service.handoff().take_payloads().is_empty());
 }
 
 #[tokio::test]
 async fn non_json_body_is_unprocessable() {
     let service = service(TOKEN, None);
-    let answer = call(&service, request(NOT_JSON)).await;
-    assert_failure(
-        &answer,
+    assert_refused(
+        &service,
+        request(NOT_JSON),
         StatusCode::UNPROCESSABLE_ENTITY,
         "Invalid callback: callback body is not JSON. Please contact the administrator.",
-    );
-    assert!(service.handoff().take_payloads().is_empty());
+    )
+    .await;
 
-    let answer = call(&service, request_with_body("[1,2]")).await;
-    assert_failure(
-        &answer,
+    assert_refused(
+        &service,
+        request_with_body("[1,2]"),
         StatusCode::UNPROCESSABLE_ENTITY,
         "Invalid callback: callback body is not a JSON object. Please contact the administrator.",
-    );
-    assert!(service.handoff().take_payloads().is_empty());
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -382,15 +414,15 @@ async fn missing_fields_are_named_once_the_token_matches() {
         ),
     ];
     for (body, field) in cases {
-        let answer = call(&service, request_with_body(body)).await;
-        assert_failure(
-            &answer,
+        assert_refused(
+            &service,
+            request_with_body(body),
             StatusCode::UNPROCESSABLE_ENTITY,
             &format!(
                 "Invalid callback: callback field `{field}` is missing. Please contact the administrator."
             ),
-        );
-        assert!(service.handoff().take_payloads().is_empty(), "{field}");
+        )
+        .await;
     }
 
     // Encrypted too: the field is named only after decryption and the token check.
@@ -399,13 +431,13 @@ async fn missing_fields_are_named_once_the_token_matches() {
         KEY,
         r#"{"action_type":"APPROVE","user_id":"u","task_id":"t","token":"aaaaa"}"#,
     );
-    let answer = call(&service, request_with_body(&body)).await;
-    assert_failure(
-        &answer,
+    assert_refused(
+        &service,
+        request_with_body(&body),
         StatusCode::UNPROCESSABLE_ENTITY,
         "Invalid callback: callback field `approval_code` is missing. Please contact the administrator.",
-    );
-    assert!(service.handoff().take_payloads().is_empty());
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -413,13 +445,13 @@ async fn failed_hand_off_answers_try_again_and_never_success() {
     let handoff = InMemoryHandoff::new();
     handoff.set_failing(true);
     let service = service_with(TOKEN, None, handoff);
-    let answer = call(&service, request(PLAINTEXT_APPROVE)).await;
-    assert_failure(
-        &answer,
+    assert_refused(
+        &service,
+        request(PLAINTEXT_APPROVE),
         StatusCode::SERVICE_UNAVAILABLE,
         "Temporarily unavailable. Please try again.",
-    );
-    assert!(service.handoff().take_payloads().is_empty());
+    )
+    .await;
 
     // The approver's retry succeeds once the hand-off recovers.
     service.handoff().set_failing(false);
@@ -438,13 +470,11 @@ impl Handoff for Unresponsive {
 
 #[tokio::test]
 async fn hand_off_past_the_deadline_answers_timeout() {
-    let credentials = CredentialSource::fixed(Credentials {
-        app_id: "cli_test".to_owned(),
-        app_secret: Secret::new("app-secret"),
-        callback_token: Secret::new(TOKEN),
-        callback_key: None,
-    });
-    let service = CallbackService::new(credentials, Unresponsive, Duration::from_millis(20));
+    let service = CallbackService::new(
+        credentials(TOKEN, None),
+        Unresponsive,
+        Duration::from_millis(20),
+    );
     let answer = call(&service, request(PLAINTEXT_APPROVE)).await;
     assert_failure(
         &answer,
@@ -540,11 +570,11 @@ async fn rotated_callback_key_is_used_from_the_next_callback_on() {
 async fn unavailable_credentials_answer_try_again() {
     let (_server, source) = secrets_manager(&[]).await;
     let service = CallbackService::new(source, InMemoryHandoff::new(), Duration::from_secs(3));
-    let answer = call(&service, request(PLAINTEXT_APPROVE)).await;
-    assert_failure(
-        &answer,
+    assert_refused(
+        &service,
+        request(PLAINTEXT_APPROVE),
         StatusCode::SERVICE_UNAVAILABLE,
         "Temporarily unavailable. Please try again.",
-    );
-    assert!(service.handoff().take_payloads().is_empty());
+    )
+    .await;
 }
