@@ -7,7 +7,7 @@ use aws_sdk_lambda::config::Credentials;
 use feishu_bridge::job::SyncJob;
 use serde_json::json;
 use wiremock::matchers::{body_json, header, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockBuilder, MockServer, ResponseTemplate};
 
 const INVOKE_PATH: &str = "/2015-03-31/functions/approval-sync/invocations";
 
@@ -25,6 +25,12 @@ fn job() -> SyncJob {
     .unwrap()
 }
 
+/// A mock of the Lambda Invoke API for the sync function, to refine and mount.
+fn invoke_endpoint() -> MockBuilder {
+    Mock::given(method("POST")).and(path(INVOKE_PATH))
+}
+
+/// A hand-off to the sync function behind `server`.
 async fn handoff(server: &MockServer, deadline: Duration) -> LambdaHandoff {
     let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(server.uri())
@@ -38,8 +44,7 @@ async fn handoff(server: &MockServer, deadline: Duration) -> LambdaHandoff {
 #[tokio::test]
 async fn accepted_event_invoke_carries_the_job_json() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(INVOKE_PATH))
+    invoke_endpoint()
         .and(header("x-amz-invocation-type", "Event"))
         .and(body_json(serde_json::to_value(job()).unwrap()))
         .respond_with(ResponseTemplate::new(202))
@@ -57,8 +62,7 @@ async fn accepted_event_invoke_carries_the_job_json() {
 #[tokio::test]
 async fn answer_with_a_function_error_is_not_accepted() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(INVOKE_PATH))
+    invoke_endpoint()
         .respond_with(
             ResponseTemplate::new(200)
                 .insert_header("x-amz-function-error", "Unhandled")
@@ -83,8 +87,7 @@ async fn answer_with_a_function_error_is_not_accepted() {
 #[tokio::test]
 async fn service_error_is_not_accepted() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(INVOKE_PATH))
+    invoke_endpoint()
         .respond_with(
             ResponseTemplate::new(404)
                 .insert_header("x-amzn-errortype", "ResourceNotFoundException")
@@ -103,8 +106,7 @@ async fn service_error_is_not_accepted() {
 #[tokio::test]
 async fn slow_lambda_api_fails_within_the_deadline() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(INVOKE_PATH))
+    invoke_endpoint()
         .respond_with(ResponseTemplate::new(202).set_delay(Duration::from_secs(30)))
         .mount(&server)
         .await;
