@@ -1,5 +1,9 @@
 //! The in-process handler on an encrypted ~1 KB callback, handed off to an `InMemoryHandoff`:
-//! parse, decrypt, token check, decision, job JSON, response.
+//! parse, decrypt, token check, decision, job JSON, response (`encrypted_1kb_in_memory_handoff`).
+//!
+//! Beside it, `library_pipeline`: the same callback through the `feishu_bridge` calls the handler
+//! makes (body parse, decrypt and parse, token check, decision), without HTTP, hand-off or
+//! logging; the difference between the two is the handler's own overhead.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -7,6 +11,7 @@ use std::time::{Duration, Instant};
 use approval_callback::handler::{CallbackService, handle_callback};
 use approval_callback::handoff::InMemoryHandoff;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use feishu_bridge::callback::{CallbackBody, CallbackToken, RawCallback};
 use feishu_bridge::crypto::CallbackCipher;
 use feishu_bridge::secrets::{CredentialSource, Credentials, Secret};
 use lambda_http::http::StatusCode;
@@ -92,6 +97,21 @@ fn bench_handler(c: &mut Criterion) {
                 started.elapsed()
             })
         });
+    });
+    let cipher = CallbackCipher::new(KEY);
+    let token = CallbackToken::new(TOKEN);
+    let body = json!({ "encrypt": cipher.encrypt(&plaintext()) }).to_string();
+    group.bench_function("library_pipeline", |b| {
+        b.iter(|| {
+            let Ok(CallbackBody::Encrypted(encrypt)) =
+                CallbackBody::parse(black_box(body.as_bytes()))
+            else {
+                panic!("the benchmark body is encrypted");
+            };
+            let raw: RawCallback = cipher.decrypt_json(&encrypt).expect("decrypts");
+            assert!(token.verify(raw.token().unwrap_or_default()));
+            raw.into_decision().expect("complete")
+        })
     });
     group.finish();
 }
