@@ -5,4 +5,7 @@
 //! The function binaries are built once per run, before the first test starts watch.
 
 mod approval;
+mod bad_input;
+mod burst;
+mod faults;
 mod stack;

@@ -293,6 +293,22 @@ impl Bridge {
         )
     }
 
+    /// GETs `url`; returns the status and the JSON answer (`Null` if not JSON).
+    pub async fn get(&self, url: &str) -> (u16, Value) {
+        let answer = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .expect("the callback function answers");
+        let status = answer.status().as_u16();
+        let bytes = answer.bytes().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
     /// Every decision event routed to the test's queue so far (EventBridge events; the decision
     /// is in `detail`).
     pub async fn decision_events(&self) -> Vec<Value> {
