@@ -10,7 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::i18n::I18nResource;
-use super::optional_enum;
+use super::{optional_enum, redacted};
 
 string_enum! {
     /// `viewer_type`: who may see the definition on the "create" page
@@ -128,11 +128,6 @@ impl fmt::Debug for ExternalSettings {
             )
             .finish()
     }
-}
-
-/// Shows whether a secret is set without showing it.
-pub(crate) fn redacted(secret: &Option<String>) -> Option<&'static str> {
-    secret.as_ref().map(|_| "[redacted]")
 }
 
 /// One entry of `viewers`.

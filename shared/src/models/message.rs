@@ -8,9 +8,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::action::ActionType;
-use super::definition::redacted;
 use super::i18n::MessageI18nResource;
-use super::optional_enum;
+use super::{optional_enum, redacted};
 use crate::ids::MessageId;
 
 /// `action_name` of the first action of a general template, which Feishu fixes to "view details".

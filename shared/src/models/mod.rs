@@ -30,3 +30,8 @@ pub use message::{
     UpdateMessageResponse,
 };
 pub use time::UnixMillis;
+
+/// For `Debug` of the models that carry callback secrets: whether a secret is set, never its value.
+fn redacted(secret: &Option<String>) -> Option<&'static str> {
+    secret.as_ref().map(|_| "[redacted]")
+}
