@@ -20,13 +20,18 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
-    let credentials = Arc::new(CredentialSource::from_env().await?);
-    let feishu = FeishuClient::new(config.feishu.clone(), Arc::clone(&credentials))?;
+    // The AWS configuration is loaded once, and only when an AWS service is used: local runs
+    // with the in-memory defaults and environment credentials need no AWS environment at all.
     let aws = if config.table_name.is_some() || config.event_bus_name.is_some() {
         Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
     } else {
         None
     };
+    let credentials = Arc::new(match &aws {
+        Some(aws) => CredentialSource::from_env_with(aws)?,
+        None => CredentialSource::from_env().await?,
+    });
+    let feishu = FeishuClient::new(config.feishu.clone(), Arc::clone(&credentials))?;
     let parts = Parts {
         feishu,
         credentials,
