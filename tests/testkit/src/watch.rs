@@ -173,32 +173,41 @@ fn cargo() -> OsString {
         .unwrap_or_else(|| OsString::from("cargo"))
 }
 
-/// Builds workspace binaries exactly as `cargo lambda watch` builds a function
-/// (`cargo build --manifest-path Cargo.toml --bin <name>` at the workspace root, debug profile),
-/// each at most once per test process, and returns their paths. Run from a test, this is a
-/// no-op when the binaries are fresh and takes minutes from a cold target directory.
+/// Builds workspace binaries as `cargo lambda watch` builds a function (`cargo build
+/// --manifest-path Cargo.toml --bin <name>…` at the workspace root, debug profile; `--bin` builds
+/// at the root all share the whole workspace's feature resolution, so one build serves every
+/// later `cargo run --bin`), each at most once per test process, and returns their paths. Run
+/// from a test, this is a no-op when the binaries are fresh and takes minutes from a cold target
+/// directory.
 ///
 /// # Panics
-/// If a build fails (the panic message ends with the build's output).
+/// If the build fails (the panic message ends with the build's output).
 pub fn build_binaries(names: &[&str]) -> Vec<PathBuf> {
     let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
     let built = built.get_or_insert_with(HashSet::new);
-    for name in names {
-        if built.contains(*name) {
-            continue;
+    let missing: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|name| !built.contains(*name))
+        .collect();
+    if !missing.is_empty() {
+        let mut command = Command::new(cargo());
+        command
+            .args(["build", "--manifest-path", "Cargo.toml"])
+            .current_dir(workspace_root());
+        for name in &missing {
+            command.args(["--bin", name]);
         }
-        let output = Command::new(cargo())
-            .args(["build", "--manifest-path", "Cargo.toml", "--bin", name])
-            .current_dir(workspace_root())
+        let output = command
             .output()
-            .unwrap_or_else(|error| panic!("cannot run cargo to build {name}: {error}"));
+            .unwrap_or_else(|error| panic!("cannot run cargo to build {missing:?}: {error}"));
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
             let tail_start = stderr.len().saturating_sub(BUILD_OUTPUT_TAIL);
             let tail = stderr.get(tail_start..).unwrap_or(&stderr);
-            panic!("building {name} failed ({}):\n{tail}", output.status);
+            panic!("building {missing:?} failed ({}):\n{tail}", output.status);
         }
-        built.insert((*name).to_owned());
+        built.extend(missing.iter().map(|name| (*name).to_owned()));
     }
     names.iter().map(|name| binary_path(name)).collect()
 }

@@ -32,6 +32,8 @@ use tokio::sync::OnceCell;
 pub const CALLBACK_FUNCTION: &str = "approval-callback";
 /// The sync function's binary (and function name under watch).
 pub const SYNC_FUNCTION: &str = "approval-sync";
+/// The setup CLI (its binary).
+const APPROVALCTL: &str = "approvalctl";
 /// The `source` of the sync function's EventBridge events.
 const EVENT_SOURCE: &str = "feishu-approval-bridge";
 /// How often [`eventually`] checks.
@@ -84,6 +86,12 @@ pub struct Bridge {
 impl Bridge {
     /// Starts everything (moto once per process) and waits until it answers.
     pub async fn start(options: BridgeOptions) -> Self {
+        // One build for everything the tests run (watch finds its functions fresh).
+        tokio::task::spawn_blocking(|| {
+            testkit::build_binaries(&[CALLBACK_FUNCTION, SYNC_FUNCTION, APPROVALCTL]);
+        })
+        .await
+        .expect("the binaries build");
         let moto = MOTO.get_or_init(MotoServer::start).await;
         let sdk_config = moto.sdk_config().await;
         let suffix = format!(
@@ -197,11 +205,7 @@ impl Bridge {
     /// Registers the approval definition with `approvalctl register` and returns the approval
     /// code Feishu (the simulator) assigned.
     pub async fn register(&self, custom_code: &str) -> String {
-        let approvalctl =
-            tokio::task::spawn_blocking(|| testkit::build_binaries(&["approvalctl"]).remove(0))
-                .await
-                .expect("approvalctl builds");
-        let output = tokio::process::Command::new(approvalctl)
+        let output = tokio::process::Command::new(testkit::binary_path(APPROVALCTL))
             .args(["register", "--json", "--viewer-tenant", "--approval-code"])
             .arg(custom_code)
             .args(["--name", "采购申请", "--callback-url"])
