@@ -278,7 +278,10 @@ async fn a_token_rejected_twice_is_an_error_not_a_loop() {
     let error = check(&client(&server), in_secs(5)).await.unwrap_err();
     assert_eq!(error.code(), Some(99991663));
     assert_eq!(error.http_status(), Some(200));
-    assert!(!error.is_retryable());
+    assert!(
+        error.is_retryable(),
+        "the caller's later retry (with the next token) may succeed"
+    );
     assert!(!error.to_string().contains("t-refused"));
 }
 

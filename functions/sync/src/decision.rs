@@ -26,6 +26,8 @@ use feishu_bridge::job::DecisionJob;
 use feishu_bridge::models::ActionType;
 use feishu_bridge::models::instance::ExternalInstance;
 use feishu_bridge::models::time::UnixMillis;
+use std::time::Duration;
+
 use tokio::time::Instant;
 
 use crate::apply::{Applied, apply_decision, card_status};
@@ -33,11 +35,19 @@ use crate::config::InstanceStatusPolicy;
 use crate::error::SyncError;
 use crate::events::{DecisionEvent, DecisionPublisher};
 use crate::handler::{SyncService, push_instance, update_card};
-use crate::store::{AppliedDecision, Snapshot, SnapshotStore, StoreError, decision_key};
+use crate::store::{
+    AppliedDecision, DecisionClaim, Snapshot, SnapshotStore, StoreError, decision_key,
+};
 use crate::summary::{DecisionOutcome, DecisionSummary, FeishuCall, InstanceEffect};
 
 /// Save attempts before a decision gives up on a contended snapshot (the job is then retried).
 pub const MAX_SAVE_ATTEMPTS: u32 = 5;
+
+/// How often a delivery waiting for a concurrent delivery of the same decision looks again.
+const CLAIM_POLL: Duration = Duration::from_millis(100);
+
+/// How long a claim outlives the job's Feishu deadline, for the saves around the calls.
+const CLAIM_MARGIN: Duration = Duration::from_secs(10);
 
 /// Attempts to mark an event published before leaving the flag unset (a later duplicate
 /// delivery then publishes the event again; consumers deduplicate on `decision_id`).
@@ -161,14 +171,113 @@ pub fn apply_to_snapshot(
         }
         _ => InstanceEffect::NotSynced,
     };
+    let key = target.decision_key(action);
+    snapshot.claims.remove(&key);
     snapshot.decisions.insert(
-        target.decision_key(action),
+        key,
         AppliedDecision {
             applied_at: now,
             event_published: false,
         },
     );
     effect
+}
+
+/// The result of claiming a decision.
+enum Claim {
+    /// The decision is already applied (a retry, a double tap, another path).
+    Applied(Snapshot),
+    /// This delivery holds the decision; `card_updated` tells whether an earlier attempt
+    /// already updated the bot card.
+    Held {
+        snapshot: Snapshot,
+        card_updated: bool,
+    },
+}
+
+/// Claims decision `key` in the snapshot before any Feishu call, so that concurrent deliveries of
+/// the same decision change Feishu once: a delivery finding a live claim waits until the decision
+/// is applied (then it is a duplicate) or the claim is released. Gives up with a retryable error
+/// at the deadline.
+async fn claim<S, P>(
+    service: &SyncService<S, P>,
+    target: &Target,
+    key: &str,
+    mut snapshot: Snapshot,
+    deadline: Instant,
+) -> Result<Claim, SyncError>
+where
+    S: SnapshotStore,
+    P: DecisionPublisher,
+{
+    loop {
+        if snapshot.decisions.contains_key(key) {
+            return Ok(Claim::Applied(snapshot));
+        }
+        let now = UnixMillis::now();
+        let previous = snapshot.claims.get(key);
+        if previous.is_some_and(|claim| claim.lease_until > now) {
+            if Instant::now() + CLAIM_POLL > deadline {
+                return Err(SyncError::DecisionInFlight {
+                    decision_key: key.to_owned(),
+                });
+            }
+            tokio::time::sleep(CLAIM_POLL).await;
+            snapshot = service.store.load(&target.snapshot_id).await?;
+            continue;
+        }
+        let card_updated = previous.is_some_and(|claim| claim.card_updated);
+        let lease = service.settings.deadline + CLAIM_MARGIN;
+        let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
+        snapshot.claims.insert(
+            key.to_owned(),
+            DecisionClaim {
+                lease_until: UnixMillis::from_millis(now.as_millis().saturating_add(lease_ms)),
+                card_updated,
+            },
+        );
+        match service.store.save(&snapshot).await {
+            Ok(version) => {
+                snapshot.version = version;
+                return Ok(Claim::Held {
+                    snapshot,
+                    card_updated,
+                });
+            }
+            Err(StoreError::Conflict { .. }) => {
+                snapshot = service.store.load(&target.snapshot_id).await?;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// Ends a failed attempt's claim on `key` at once, keeping whether the card was updated, so that
+/// Lambda's retry (or another delivery) neither waits for the lease nor updates the card again.
+/// Best effort: if it cannot be saved, the lease runs out by itself.
+async fn release<S: SnapshotStore>(store: &S, snapshot_id: &str, key: &str, card_updated: bool) {
+    for _ in 0..MAX_MARK_ATTEMPTS {
+        let mut snapshot = match store.load(snapshot_id).await {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                tracing::warn!(%error, "could not reload the snapshot to release a decision claim");
+                return;
+            }
+        };
+        let Some(claim) = snapshot.claims.get_mut(key) else {
+            return;
+        };
+        claim.lease_until = UnixMillis::ZERO;
+        claim.card_updated |= card_updated;
+        match store.save(&snapshot).await {
+            Ok(_) => return,
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(error) => {
+                tracing::warn!(%error, "could not release a decision claim; its lease will end it");
+                return;
+            }
+        }
+    }
 }
 
 /// Runs a decision job.
@@ -186,7 +295,7 @@ where
     let target = resolve_target(&service.store, decision).await?;
     let key = target.decision_key(action);
     let snapshot = service.store.load(&target.snapshot_id).await?;
-    let mut summary = DecisionSummary {
+    let summary = DecisionSummary {
         decision_id: target.decision_id(action),
         outcome: DecisionOutcome::Applied,
         instance_id: target.instance_id.clone(),
@@ -198,19 +307,76 @@ where
         calls: Vec::new(),
     };
 
-    if let Some(applied) = snapshot.decisions.get(&key) {
+    let (working, card_updated) = match claim(service, &target, &key, snapshot, deadline).await? {
+        Claim::Held {
+            snapshot,
+            card_updated,
+        } => (snapshot, card_updated),
+        Claim::Applied(snapshot) => {
+            return duplicate(service, &job, &target, &key, summary, snapshot).await;
+        }
+    };
+    let mut card_done = card_updated;
+    let result = apply_claimed(
+        service,
+        &job,
+        &target,
+        working,
+        summary,
+        &mut card_done,
+        deadline,
+    )
+    .await;
+    if result.is_err() {
+        release(&service.store, &target.snapshot_id, &key, card_done).await;
+    }
+    result
+}
+
+/// Answers a decision already applied: no Feishu call, only its event if still unpublished.
+async fn duplicate<S, P>(
+    service: &SyncService<S, P>,
+    job: &DecisionJob,
+    target: &Target,
+    key: &str,
+    mut summary: DecisionSummary,
+    snapshot: Snapshot,
+) -> Result<DecisionSummary, SyncError>
+where
+    S: SnapshotStore,
+    P: DecisionPublisher,
+{
+    if let Some(applied) = snapshot.decisions.get(key) {
         tracing::info!(decision_id = %summary.decision_id, "duplicate decision");
         summary.outcome = DecisionOutcome::Duplicate;
         summary.instance_status = snapshot.instance.as_ref().map(|i| i.status.clone());
         summary.event_published = applied.event_published;
         if !applied.event_published {
             let applied_at = applied.applied_at;
-            publish(service, &job, &target, &summary, applied_at, snapshot).await?;
+            publish(service, job, target, &summary, applied_at, snapshot).await?;
             summary.event_published = true;
         }
-        return Ok(summary);
     }
+    Ok(summary)
+}
 
+/// Applies a claimed decision: bot card and instance push concurrently, then the save that
+/// records it, then its event. `card_done` tells (and learns) whether the card is updated.
+async fn apply_claimed<S, P>(
+    service: &SyncService<S, P>,
+    job: &DecisionJob,
+    target: &Target,
+    snapshot: Snapshot,
+    mut summary: DecisionSummary,
+    card_done: &mut bool,
+    deadline: Instant,
+) -> Result<DecisionSummary, SyncError>
+where
+    S: SnapshotStore,
+    P: DecisionPublisher,
+{
+    let action = &job.decision.action;
+    let key = target.decision_key(action);
     let card = target.message_id.clone().or_else(|| {
         target
             .task_id
@@ -220,15 +386,15 @@ where
     let policy = service.settings.instance_status_policy;
     let now = UnixMillis::now();
     let mut working = snapshot;
-    let mut effect = apply_to_snapshot(&mut working, &target, action, policy, now);
+    let mut effect = apply_to_snapshot(&mut working, target, action, policy, now);
     let to_push = pushable(effect, &working);
 
     let card_update = async {
         match &card {
-            Some(message_id) => {
+            Some(message_id) if !*card_done => {
                 Some(update_card(service, message_id, card_status(action), deadline).await)
             }
-            None => None,
+            _ => None,
         }
     };
     let instance_push = async {
@@ -239,10 +405,13 @@ where
     };
     let (card_result, push_result) = tokio::join!(card_update, instance_push);
 
+    summary.card = card.clone();
     if let Some(result) = card_result {
-        summary.card = card.clone();
         match result {
-            Ok(call) => summary.calls.push(call),
+            Ok(call) => {
+                *card_done = true;
+                summary.calls.push(call);
+            }
             Err(SyncError::Feishu {
                 api,
                 target,
@@ -253,6 +422,7 @@ where
                     error = %source,
                     "Feishu rejected the bot card update; the decision is applied without it"
                 );
+                *card_done = true;
                 summary.calls.push(FeishuCall::failed(api, target, &source));
             }
             Err(error) => return Err(error),
@@ -290,8 +460,7 @@ where
                     break;
                 }
                 working = latest;
-                effect =
-                    apply_to_snapshot(&mut working, &target, action, policy, UnixMillis::now());
+                effect = apply_to_snapshot(&mut working, target, action, policy, UnixMillis::now());
                 let repush = pushable(effect, &working)
                     .or_else(|| overtaken(last_pushed.as_ref(), &working));
                 if let Some(instance) = repush {
@@ -325,7 +494,7 @@ where
         summary.event_published = true;
         return Ok(summary);
     }
-    publish(service, &job, &target, &summary, applied_at, working).await?;
+    publish(service, job, target, &summary, applied_at, working).await?;
     summary.event_published = true;
     Ok(summary)
 }

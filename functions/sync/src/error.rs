@@ -39,6 +39,13 @@ pub enum SyncError {
         /// Save attempts made.
         attempts: u32,
     },
+    /// Another delivery of the same decision is still applying it; a later retry finds it
+    /// applied (a duplicate) or released.
+    #[error("another delivery of decision {decision_key} is still applying it")]
+    DecisionInFlight {
+        /// The decision's idempotency key (`task/action`).
+        decision_key: String,
+    },
     /// The decision event could not be published (the decision itself is applied and recorded).
     #[error(transparent)]
     Publish(#[from] PublishError),
@@ -60,6 +67,7 @@ impl SyncError {
             Self::Store(StoreError::Conflict { .. }) | Self::TooManyConflicts { .. } => {
                 "StoreConflict"
             }
+            Self::DecisionInFlight { .. } => "DecisionInFlight",
             Self::Store(StoreError::Unavailable(_)) => "StoreUnavailable",
             Self::Store(StoreError::Corrupt { .. }) => "StoreCorrupt",
             Self::Store(StoreError::TooLarge { .. }) => "SnapshotTooLarge",
@@ -78,6 +86,7 @@ impl SyncError {
             | Self::NotConfigured(..) => false,
             Self::Store(_)
             | Self::TooManyConflicts { .. }
+            | Self::DecisionInFlight { .. }
             | Self::Publish(_)
             | Self::Credentials(_) => true,
         }

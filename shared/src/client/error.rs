@@ -154,7 +154,9 @@ impl FeishuError {
     /// Lambda's asynchronous retries). The client has already retried within the deadline.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Api(failure) => failure.is_transient(),
+            // A token rejected even after a fresh one was fetched is usually a revocation race
+            // or a token rotated under us; a later attempt with the next token can succeed.
+            Self::Api(failure) => failure.is_transient() || failure.is_token_rejected(),
             Self::UnexpectedResponse { status, .. } => *status >= 500,
             Self::RateLimited { .. }
             | Self::Transport { .. }

@@ -34,6 +34,9 @@ pub struct Snapshot {
     /// Decisions already applied, by [`decision_key`].
     #[serde(default)]
     pub decisions: BTreeMap<String, AppliedDecision>,
+    /// Decisions being applied right now, or whose last attempt failed, by [`decision_key`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub claims: BTreeMap<String, DecisionClaim>,
 }
 
 impl Snapshot {
@@ -59,6 +62,18 @@ pub struct AppliedDecision {
     pub applied_at: UnixMillis,
     /// Whether its event reached the company's system.
     pub event_published: bool,
+}
+
+/// A decision one delivery is applying: concurrent deliveries of the same decision wait for it
+/// instead of calling Feishu a second time. A failed attempt releases the claim (its lease ends)
+/// but keeps what it already achieved, so Lambda's retry does not repeat it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionClaim {
+    /// Until when the claim holds; a claim past its lease (a crashed attempt) may be taken over.
+    pub lease_until: UnixMillis,
+    /// Whether Feishu already accepted the bot card update for this decision.
+    #[serde(default)]
+    pub card_updated: bool,
 }
 
 /// Which task a bot card belongs to (callbacks from a card may carry only its `message_id`).

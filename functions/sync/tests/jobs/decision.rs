@@ -213,11 +213,18 @@ async fn concurrent_deliveries_of_one_decision_apply_it_once() {
     let service = service(&server);
     seed(&service, instance(&[("t1", "PENDING"), ("t2", "PENDING")])).await;
     let job = decision(json!({"instance_id": "i-1", "task_id": "t1", "action": "APPROVE"}));
+    let pushes_before = bodies(&server, INSTANCE_PATH).await.len();
 
     let (first, second) = tokio::join!(run(&service, job.clone()), run(&service, job));
     first.unwrap();
     second.unwrap();
 
+    assert_eq!(
+        bodies(&server, INSTANCE_PATH).await.len(),
+        pushes_before + 1,
+        "the second delivery waits for the first one's claim and changes Feishu no more"
+    );
+    assert_eq!(service.publisher().events().len(), 1);
     let last = bodies(&server, INSTANCE_PATH).await.pop().unwrap();
     assert_eq!(task_status(&last, "t1"), "APPROVED");
     let snapshot = service.store().load("i-1").await.unwrap();
@@ -235,11 +242,13 @@ async fn concurrent_deliveries_of_one_decision_apply_it_once() {
     );
 }
 
-/// A store whose first save loses a race: just before it, another writer stores `interloper`
-/// as the instance (as an instance job from the company's system would).
+/// A store whose save after the decision's claim loses a race: just before it, another writer
+/// stores `interloper` as the instance (as an instance job from the company's system would).
 struct RacedStore {
     inner: InMemoryStore,
     interloper: Mutex<Option<ExternalInstance>>,
+    /// Saves to let through before the race (the decision's claim).
+    saves_before_race: Mutex<usize>,
 }
 
 impl SnapshotStore for RacedStore {
@@ -248,7 +257,15 @@ impl SnapshotStore for RacedStore {
     }
 
     async fn save(&self, snapshot: &Snapshot) -> Result<u64, StoreError> {
-        let interloper = self.interloper.lock().unwrap().take();
+        let interloper = {
+            let mut before_race = self.saves_before_race.lock().unwrap();
+            if *before_race > 0 {
+                *before_race -= 1;
+                None
+            } else {
+                self.interloper.lock().unwrap().take()
+            }
+        };
         if let Some(instance) = interloper {
             let mut stored = self.inner.load(&snapshot.instance_id).await?;
             stored.instance = Some(instance);
@@ -280,10 +297,12 @@ async fn a_push_overtaken_by_a_newer_instance_is_followed_by_the_stored_one() {
     let store = RacedStore {
         inner: InMemoryStore::new(),
         interloper: Mutex::new(None),
+        saves_before_race: Mutex::new(0),
     };
     let service = service_over(&server, settings(), store);
     seed(&service, instance(&[("t1", "PENDING"), ("t2", "PENDING")])).await;
     *service.store().interloper.lock().unwrap() = Some(newer.clone());
+    *service.store().saves_before_race.lock().unwrap() = 1;
 
     let summary = decide(
         &service,
