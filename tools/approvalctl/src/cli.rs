@@ -170,9 +170,9 @@ pub struct SendCallbackArgs {
     /// `approval_code` of the callback.
     #[arg(long, value_name = "CODE", value_parser = text)]
     pub approval_code: String,
-    /// `task_id` of the callback.
-    #[arg(long, value_name = "ID", value_parser = text)]
-    pub task_id: String,
+    /// `task_id` of the callback (card actions may carry only `--message-id`).
+    #[arg(long, value_name = "ID", value_parser = text, required_unless_present = "message_id")]
+    pub task_id: Option<String>,
     /// `instance_id` of the callback (list and search actions).
     #[arg(long, value_name = "ID", value_parser = text)]
     pub instance_id: Option<String>,

@@ -26,8 +26,9 @@ struct CallbackPayload<'a> {
     /// The instance (list and search actions).
     #[serde(skip_serializing_if = "Option::is_none")]
     instance_id: Option<&'a str>,
-    /// The task.
-    task_id: &'a str,
+    /// The task (absent from card actions that carry only the card).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    task_id: Option<&'a str>,
     /// The bot card (card actions), a bare JSON number as Feishu sends it.
     #[serde(skip_serializing_if = "Option::is_none")]
     message_id: Option<u64>,
@@ -53,11 +54,15 @@ pub async fn run(args: &SendCallbackArgs) -> Result<(), CliError> {
         .build()
         .map_err(CliError::HttpClient)?;
     eprintln!(
-        "POST {} ({}): {} on task {}",
+        "POST {} ({}): {} on {}",
         args.url,
         if encrypted { "encrypted" } else { "plaintext" },
         args.action,
-        args.task_id
+        match (&args.task_id, args.message_id) {
+            (Some(task_id), _) => format!("task {task_id}"),
+            (None, Some(message_id)) => format!("card {message_id}"),
+            (None, None) => "no task".to_owned(),
+        }
     );
     let transport = |source| CliError::CallbackTransport {
         url: args.url.clone(),
@@ -97,7 +102,7 @@ fn callback_body(
         user_id: &args.user_id,
         approval_code: &args.approval_code,
         instance_id: args.instance_id.as_deref(),
-        task_id: &args.task_id,
+        task_id: args.task_id.as_deref(),
         message_id: args.message_id,
         reason: args.reason.as_deref(),
         token: credentials.callback_token.expose(),
