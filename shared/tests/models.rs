@@ -852,11 +852,13 @@ fn custom_card_update_carries_its_texts() {
 #[test]
 fn message_action_config_without_next_status_omits_it() {
     let config = MessageActionConfig {
-        action_type: ActionType::Reject,
-        action_name: None,
-        is_need_reason: None,
-        is_reason_required: None,
-        is_need_attachment: None,
+        action: ActionConfig {
+            action_type: ActionType::Reject,
+            action_name: None,
+            is_need_reason: None,
+            is_reason_required: None,
+            is_need_attachment: None,
+        },
         next_status: Some(CardStatus::Other(String::new())),
     };
     assert_eq!(

@@ -13,7 +13,9 @@ use std::fmt::Write as _;
 use feishu_bridge::ids::MessageId;
 use feishu_bridge::models::ActionType;
 use feishu_bridge::models::i18n::{I18N_KEY_PREFIX, I18nResource, Locale, MessageI18nResource};
-use feishu_bridge::models::instance::{ExternalInstance, ExternalTask, Links, TaskStatus};
+use feishu_bridge::models::instance::{
+    ActionConfig, ExternalInstance, ExternalTask, Links, TaskStatus,
+};
 use feishu_bridge::models::message::{
     ActionCallback, DETAIL_ACTION, MessageAction, MessageActionConfig, MessageContent,
     SendMessageRequest, Summary, TemplateId, UserIdType,
@@ -189,11 +191,13 @@ fn button(task: &ExternalTask, action: ActionType) -> MessageActionConfig {
         .iter()
         .find(|config| config.action_type == action);
     MessageActionConfig {
-        action_type: action,
-        action_name: None,
-        is_need_reason: same.and_then(|config| config.is_need_reason),
-        is_reason_required: same.and_then(|config| config.is_reason_required),
-        is_need_attachment: same.and_then(|config| config.is_need_attachment),
+        action: ActionConfig {
+            action_type: action,
+            action_name: None,
+            is_need_reason: same.and_then(|config| config.is_need_reason),
+            is_reason_required: same.and_then(|config| config.is_reason_required),
+            is_need_attachment: same.and_then(|config| config.is_need_attachment),
+        },
         next_status: None,
     }
 }
@@ -385,7 +389,12 @@ mod tests {
         let types: Vec<_> = card
             .action_configs
             .iter()
-            .map(|config| (config.action_type.clone(), config.is_need_reason))
+            .map(|config| {
+                (
+                    config.action.action_type.clone(),
+                    config.action.is_need_reason,
+                )
+            })
             .collect();
         assert_eq!(
             types,

@@ -7,8 +7,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::action::ActionType;
 use super::i18n::MessageI18nResource;
+use super::instance::ActionConfig;
 use super::{optional_enum, redacted};
 use crate::ids::MessageId;
 
@@ -276,23 +276,14 @@ impl fmt::Debug for ActionCallback {
     }
 }
 
-/// A quick-approval button on a card.
+/// A quick-approval button on a card: the Approval Center button's fields, plus the card status
+/// after a successful callback.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageActionConfig {
-    /// `APPROVE`, `REJECT`, or a custom key (which then needs `action_name`).
-    pub action_type: ActionType,
-    /// Button text (i18n).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub action_name: Option<String>,
-    /// Open a comment page after tapping.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub is_need_reason: Option<bool>,
-    /// The comment is mandatory.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub is_reason_required: Option<bool>,
-    /// The comment page accepts attachments.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub is_need_attachment: Option<bool>,
+    /// The button: action, text and comment-page settings, written inline (same JSON keys as
+    /// an [`ActionConfig`] in `action_configs` of a sync).
+    #[serde(flatten)]
+    pub action: ActionConfig,
     /// The status Feishu gives the card after a successful callback; when absent the card keeps
     /// its buttons until updated with [`UpdateMessageRequest`].
     #[serde(

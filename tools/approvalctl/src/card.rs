@@ -1,12 +1,12 @@
 //! `card`: send a test approval bot card (template 1008, `feishu-api.md` §5.1) to check delivery,
 //! links and, with a callback URL, the quick-approval round trip.
 
-use feishu_bridge::models::ActionType;
 use feishu_bridge::models::i18n::MessageI18nResource;
 use feishu_bridge::models::message::{
     ActionCallback, DETAIL_ACTION, MessageAction, MessageActionConfig, MessageContent,
     SendMessageRequest, Summary, TemplateId, UserIdType,
 };
+use feishu_bridge::models::{ActionConfig, ActionType};
 use feishu_bridge::secrets::Credentials;
 
 use crate::cli::CardArgs;
@@ -78,11 +78,13 @@ fn card_request(args: &CardArgs, credentials: &Credentials, uuid: String) -> Sen
         [ActionType::Approve, ActionType::Reject]
             .into_iter()
             .map(|action_type| MessageActionConfig {
-                action_type,
-                action_name: None,
-                is_need_reason: None,
-                is_reason_required: None,
-                is_need_attachment: None,
+                action: ActionConfig {
+                    action_type,
+                    action_name: None,
+                    is_need_reason: None,
+                    is_reason_required: None,
+                    is_need_attachment: None,
+                },
                 next_status: None,
             })
             .collect()
@@ -212,7 +214,7 @@ mod tests {
         let actions: Vec<_> = card
             .action_configs
             .iter()
-            .map(|config| config.action_type.as_str())
+            .map(|config| config.action.action_type.as_str())
             .collect();
         assert_eq!(actions, ["APPROVE", "REJECT"]);
         assert_eq!(card.title_user_id.as_deref(), Some("u-initiator"));
