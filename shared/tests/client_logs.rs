@@ -4,14 +4,14 @@
 //! (`set_default`) misses events whenever another test thread registers the same callsites at the
 //! same moment, which made this check flaky when it shared a binary with the other client tests.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use feishu_bridge::client::{ClientConfig, FeishuClient};
 use feishu_bridge::models::CheckInstancesRequest;
 use feishu_bridge::secrets::{CredentialSource, Credentials, Secret};
 use serde_json::json;
+use testkit::CapturedLogs;
 use tokio::time::Instant;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -19,31 +19,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const APP_SECRET: &str = "app-secret-never-logged";
 const TOKEN: &str = "t-logged-never";
 const CHECK_PATH: &str = "/open-apis/approval/v4/external_instances/check";
-
-/// Collects everything a `tracing` subscriber writes.
-#[derive(Clone, Default)]
-struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
-
-impl CapturedLogs {
-    fn text(&self) -> String {
-        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-}
-
-impl Write for CapturedLogs {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn logs_name_path_code_and_log_id_but_never_tokens_secrets_or_bodies() {

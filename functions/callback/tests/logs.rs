@@ -3,8 +3,6 @@
 //!
 //! A test binary of its own: the subscriber is process-global and reads the environment once.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use approval_callback::handler::{CallbackService, handle_callback};
@@ -14,31 +12,7 @@ use feishu_bridge::secrets::{CredentialSource, Credentials, Secret};
 use lambda_http::http::StatusCode;
 use lambda_http::{Context, Request, RequestExt};
 use serde_json::{Value, json};
-
-/// Collects log output in memory.
-#[derive(Clone, Default)]
-struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
-
-impl CapturedLogs {
-    fn text(&self) -> String {
-        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-}
-
-impl Write for CapturedLogs {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use testkit::CapturedLogs;
 
 /// The plaintext POST fixture with its body replaced by `body`, as the Lambda runtime hands it
 /// over: with the invocation's context.

@@ -4,10 +4,12 @@
 //! local port, waits until it answers, and stops it when dropped. They share [`ChildProcess`], a guard
 //! that makes sure no process outlives its test, and the helpers below for finding tools and
 //! pointing the AWS SDK (or a child process) at a local endpoint with fake credentials.
+//! [`CapturedLogs`] collects what a `tracing` subscriber writes, for tests that check log lines.
 //!
 //! Tools come from the workspace's `.venv` (created by `scripts/setup`) unless an environment
 //! variable names them.
 
+mod logs;
 mod moto;
 mod process;
 mod watch;
@@ -15,6 +17,7 @@ mod watch;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 
+pub use logs::CapturedLogs;
 pub use moto::MotoServer;
 pub use process::{ChildProcess, StartError};
 pub use watch::{LambdaWatch, WatchConfig, binary_path, build_binaries};
