@@ -288,7 +288,8 @@ mod tests {
     #[test]
     fn retryability_follows_the_kind_of_failure() {
         assert!(!FeishuError::from(failure(400, 1390001)).is_retryable());
-        assert!(!FeishuError::from(failure(200, 99991663)).is_retryable());
+        // Rejected even after the refresh: a later attempt, with the next token, may pass.
+        assert!(FeishuError::from(failure(200, 99991663)).is_retryable());
         assert!(FeishuError::from(failure(400, TRY_AGAIN_LATER_CODE)).is_retryable());
         assert!(FeishuError::from(failure(400, SYNCED_TOO_OFTEN_CODE)).is_retryable());
         assert!(FeishuError::from(failure(503, 1)).is_retryable());
