@@ -178,6 +178,8 @@ pub fn apply_to_snapshot(
         AppliedDecision {
             applied_at: now,
             event_published: false,
+            task_id: target.task_id.clone(),
+            action: Some(action.clone()),
         },
     );
     effect

@@ -14,9 +14,11 @@
 //! decision from the Approval Center list updates that card.
 
 use feishu_bridge::job::InstanceJob;
-use feishu_bridge::models::instance::UpdateMode;
+use feishu_bridge::models::instance::{ExternalInstance, UpdateMode};
+use feishu_bridge::models::time::UnixMillis;
 use tokio::time::Instant;
 
+use crate::apply::apply_decision;
 use crate::cards::{CardCallback, needs_card, todo_card};
 use crate::decision::MAX_SAVE_ATTEMPTS;
 use crate::error::SyncError;
@@ -57,6 +59,7 @@ where
         calls: Vec::new(),
     };
 
+    let mut instance = instance;
     let mut snapshot = service.store.load(&instance_id).await?;
     let mut pushed = false;
     let mut attempts = 0;
@@ -91,7 +94,9 @@ where
                 break;
             }
             Err(StoreError::Conflict { .. }) if attempts < MAX_SAVE_ATTEMPTS => {
-                snapshot = service.store.load(&instance_id).await?;
+                let latest = service.store.load(&instance_id).await?;
+                reapply_raced_decisions(service, &mut instance, &snapshot, &latest);
+                snapshot = latest;
             }
             Err(StoreError::Conflict { .. }) => {
                 return Err(SyncError::TooManyConflicts {
@@ -107,6 +112,30 @@ where
         send_cards(service, snapshot, &mut summary, deadline).await?;
     }
     Ok(summary)
+}
+
+/// Applies to `instance` the decisions recorded in `latest` but not in `loaded`: an approver
+/// acted (from the list, on the instance this job just pushed) before this job could store it.
+/// Without this, the job's save would store, and its next push would show, the task undecided.
+fn reapply_raced_decisions<S, P>(
+    service: &SyncService<S, P>,
+    instance: &mut ExternalInstance,
+    loaded: &Snapshot,
+    latest: &Snapshot,
+) where
+    S: SnapshotStore,
+    P: DecisionPublisher,
+{
+    let raced = latest
+        .decisions
+        .iter()
+        .filter(|(key, _)| !loaded.decisions.contains_key(*key));
+    for (_, decision) in raced {
+        if let (Some(task_id), Some(action)) = (&decision.task_id, &decision.action) {
+            let policy = service.settings.instance_status_policy;
+            apply_decision(instance, task_id, action, policy, UnixMillis::now());
+        }
+    }
 }
 
 /// Sends a card to each pending task of the stored instance that has none, and records them.

@@ -183,6 +183,8 @@ fn full_snapshot(instance_id: &str) -> Snapshot {
         AppliedDecision {
             applied_at: UnixMillis::from_millis(1_700_000_100_000),
             event_published: true,
+            task_id: Some("task-1".to_owned()),
+            action: Some(ActionType::Approve),
         },
     );
     snapshot
@@ -505,6 +507,8 @@ async fn concurrent_writers_that_retry_on_conflict_lose_no_update() {
                         AppliedDecision {
                             applied_at: UnixMillis::from_millis(1),
                             event_published: false,
+                            task_id: None,
+                            action: None,
                         },
                     );
                     match store.save(&snapshot).await {

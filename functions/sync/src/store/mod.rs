@@ -62,6 +62,12 @@ pub struct AppliedDecision {
     pub applied_at: UnixMillis,
     /// Whether its event reached the company's system.
     pub event_published: bool,
+    /// The decided task, when known: an instance stored after the decision gets it re-applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    /// What the approver did, kept with `task_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<ActionType>,
 }
 
 /// A decision one delivery is applying: concurrent deliveries of the same decision wait for it

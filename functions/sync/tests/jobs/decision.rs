@@ -1,12 +1,9 @@
 //! Decision jobs against a wiremock Feishu.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
-use approval_sync::store::{CardRef, InMemoryStore, Snapshot, StoreError};
 use approval_sync::summary::DecisionSummary;
 use approval_sync::{InstanceStatusPolicy, SnapshotStore, SyncService, SyncSummary};
-use feishu_bridge::ids::MessageId;
 use feishu_bridge::models::instance::ExternalInstance;
 use feishu_bridge::models::instance::InstanceStatus;
 use lambda_runtime::Diagnostic;
@@ -242,47 +239,6 @@ async fn concurrent_deliveries_of_one_decision_apply_it_once() {
     );
 }
 
-/// A store whose save after the decision's claim loses a race: just before it, another writer
-/// stores `interloper` as the instance (as an instance job from the company's system would).
-struct RacedStore {
-    inner: InMemoryStore,
-    interloper: Mutex<Option<ExternalInstance>>,
-    /// Saves to let through before the race (the decision's claim).
-    saves_before_race: Mutex<usize>,
-}
-
-impl SnapshotStore for RacedStore {
-    async fn load(&self, instance_id: &str) -> Result<Snapshot, StoreError> {
-        self.inner.load(instance_id).await
-    }
-
-    async fn save(&self, snapshot: &Snapshot) -> Result<u64, StoreError> {
-        let interloper = {
-            let mut before_race = self.saves_before_race.lock().unwrap();
-            if *before_race > 0 {
-                *before_race -= 1;
-                None
-            } else {
-                self.interloper.lock().unwrap().take()
-            }
-        };
-        if let Some(instance) = interloper {
-            let mut stored = self.inner.load(&snapshot.instance_id).await?;
-            stored.instance = Some(instance);
-            self.inner.save(&stored).await?;
-        }
-        self.inner.save(snapshot).await
-    }
-
-    async fn put_card(&self, message_id: &MessageId, card: &CardRef) -> Result<(), StoreError> {
-        self.inner.put_card(message_id, card).await
-    }
-
-    async fn find_card(&self, message_id: &MessageId) -> Result<Option<CardRef>, StoreError> {
-        self.inner.find_card(message_id).await
-    }
-}
-
 #[tokio::test]
 async fn a_push_overtaken_by_a_newer_instance_is_followed_by_the_stored_one() {
     let server = feishu().await;
@@ -294,15 +250,13 @@ async fn a_push_overtaken_by_a_newer_instance_is_followed_by_the_stored_one() {
         &[("t2", "PENDING"), ("t3", "PENDING")],
     ))
     .unwrap();
-    let store = RacedStore {
-        inner: InMemoryStore::new(),
-        interloper: Mutex::new(None),
-        saves_before_race: Mutex::new(0),
-    };
-    let service = service_over(&server, settings(), store);
+    let service = service_over(&server, settings(), RacedStore::default());
     seed(&service, instance(&[("t1", "PENDING"), ("t2", "PENDING")])).await;
-    *service.store().interloper.lock().unwrap() = Some(newer.clone());
-    *service.store().saves_before_race.lock().unwrap() = 1;
+    let stored_newer = newer.clone();
+    // The race hits the save after the decision's claim.
+    service
+        .store()
+        .race_on_save(1, move |stored| stored.instance = Some(stored_newer));
 
     let summary = decide(
         &service,

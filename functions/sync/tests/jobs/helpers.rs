@@ -4,11 +4,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use approval_sync::events::{DecisionEvent, DecisionPublisher, PublishError};
-use approval_sync::store::{InMemoryStore, Snapshot, SnapshotStore};
+use approval_sync::store::{CardRef, InMemoryStore, Snapshot, SnapshotStore, StoreError};
 use approval_sync::{
     InstanceStatusPolicy, SyncError, SyncService, SyncSettings, SyncSummary, handle_job, parse_job,
 };
 use feishu_bridge::client::{ClientConfig, FeishuClient, RetryPolicy};
+use feishu_bridge::ids::MessageId;
 use feishu_bridge::models::instance::ExternalInstance;
 use feishu_bridge::secrets::{CredentialSource, Credentials, Secret};
 use serde_json::{Value, json};
@@ -272,4 +273,60 @@ pub fn task_status<'a>(instance: &'a Value, task_id: &str) -> &'a str {
 /// A millisecond field sent as a string.
 pub fn millis(value: &Value) -> u64 {
     value.as_str().unwrap().parse().unwrap()
+}
+
+/// A change another writer makes to the stored snapshot.
+type Interloper = Box<dyn FnOnce(&mut Snapshot) + Send>;
+
+/// An in-memory store in which one save loses a race: just before it, another writer changes
+/// the stored snapshot (as a concurrent job would), so that save conflicts.
+#[derive(Default)]
+pub struct RacedStore {
+    inner: InMemoryStore,
+    race: Mutex<Option<(usize, Interloper)>>,
+}
+
+impl RacedStore {
+    /// Lets `saves_before` saves through, then applies `interloper` before the next one.
+    pub fn race_on_save(
+        &self,
+        saves_before: usize,
+        interloper: impl FnOnce(&mut Snapshot) + Send + 'static,
+    ) {
+        *self.race.lock().unwrap() = Some((saves_before, Box::new(interloper)));
+    }
+}
+
+impl SnapshotStore for RacedStore {
+    async fn load(&self, instance_id: &str) -> Result<Snapshot, StoreError> {
+        self.inner.load(instance_id).await
+    }
+
+    async fn save(&self, snapshot: &Snapshot) -> Result<u64, StoreError> {
+        let interloper = {
+            let mut race = self.race.lock().unwrap();
+            match race.take() {
+                Some((0, interloper)) => Some(interloper),
+                Some((saves_before, interloper)) => {
+                    *race = Some((saves_before - 1, interloper));
+                    None
+                }
+                None => None,
+            }
+        };
+        if let Some(interloper) = interloper {
+            let mut stored = self.inner.load(&snapshot.instance_id).await?;
+            interloper(&mut stored);
+            self.inner.save(&stored).await?;
+        }
+        self.inner.save(snapshot).await
+    }
+
+    async fn put_card(&self, message_id: &MessageId, card: &CardRef) -> Result<(), StoreError> {
+        self.inner.put_card(message_id, card).await
+    }
+
+    async fn find_card(&self, message_id: &MessageId) -> Result<Option<CardRef>, StoreError> {
+        self.inner.find_card(message_id).await
+    }
 }

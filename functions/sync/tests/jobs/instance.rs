@@ -1,10 +1,12 @@
 //! Instance jobs (with and without bot cards) against a wiremock Feishu.
 
 use approval_sync::cards::card_uuid;
-use approval_sync::store::SnapshotStore;
+use approval_sync::store::{AppliedDecision, SnapshotStore, decision_key};
 use approval_sync::summary::InstanceSummary;
 use approval_sync::{SyncSettings, SyncSummary};
 use feishu_bridge::ids::MessageId;
+use feishu_bridge::models::ActionType;
+use feishu_bridge::models::time::UnixMillis;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -44,6 +46,44 @@ async fn a_newer_instance_is_pushed_and_stored() {
         pushes[0]
     );
     assert!(bodies(&server, SEND_PATH).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_decision_recorded_while_the_instance_was_pushed_is_applied_to_it() {
+    let server = feishu().await;
+    let service = service_over(&server, settings(), RacedStore::default());
+    // An approver acts from the list on the instance just pushed, and the decision job records
+    // it (with no instance stored yet) before this job's save.
+    service.store().race_on_save(0, |stored| {
+        stored.decisions.insert(
+            decision_key("t1", &ActionType::Approve),
+            AppliedDecision {
+                applied_at: UnixMillis::now(),
+                event_published: true,
+                task_id: Some("t1".to_owned()),
+                action: Some(ActionType::Approve),
+            },
+        );
+    });
+
+    run(
+        &service,
+        instance_job(START, &[("t1", "PENDING"), ("t2", "PENDING")], false),
+    )
+    .await
+    .unwrap();
+
+    let pushes = bodies(&server, INSTANCE_PATH).await;
+    assert_eq!(
+        pushes.len(),
+        2,
+        "pushed, then pushed again with the decision"
+    );
+    assert_eq!(task_status(pushes.last().unwrap(), "t1"), "APPROVED");
+    let stored = service.store().load("i-1").await.unwrap();
+    let stored = serde_json::to_value(stored.instance.unwrap()).unwrap();
+    assert_eq!(task_status(&stored, "t1"), "APPROVED");
+    assert_eq!(task_status(&stored, "t2"), "PENDING");
 }
 
 #[tokio::test]
