@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use feishu_bridge::ids::MessageId;
-use feishu_bridge::models::ActionType;
 use feishu_bridge::models::i18n::{I18N_KEY_PREFIX, I18nResource, Locale, MessageI18nResource};
 use feishu_bridge::models::instance::{
     ActionConfig, ExternalInstance, ExternalTask, Links, TaskStatus,
@@ -20,7 +19,7 @@ use feishu_bridge::models::message::{
     ActionCallback, DETAIL_ACTION, MessageAction, MessageActionConfig, MessageContent,
     SendMessageRequest, Summary, TemplateId, UserIdType,
 };
-use feishu_bridge::secrets::Secret;
+use feishu_bridge::models::{ActionType, CallbackEndpoint};
 use sha2::{Digest, Sha256};
 
 /// Most summary lines a card shows.
@@ -28,17 +27,6 @@ const MAX_SUMMARIES: usize = 5;
 
 /// The card's i18n key for the approval name.
 const APPROVAL_NAME_KEY: &str = "@i18n@approval_name";
-
-/// Where a card's quick-approval taps go.
-#[derive(Debug, Clone, Copy)]
-pub struct CardCallback<'a> {
-    /// The callback function's public URL.
-    pub url: &'a str,
-    /// The `action_callback_token` the callback function checks.
-    pub token: &'a Secret,
-    /// The `action_callback_key` that makes Feishu encrypt the callback, if configured.
-    pub key: Option<&'a Secret>,
-}
 
 /// The card `uuid` of a task: the hex SHA-256 of the instance and task ids (64 characters, the
 /// most Feishu accepts). Retries of a send therefore deliver one card per task.
@@ -68,7 +56,7 @@ pub fn needs_card(task: &ExternalTask, cards: &BTreeMap<String, MessageId>) -> b
 pub fn todo_card(
     instance: &ExternalInstance,
     task: &ExternalTask,
-    callback: CardCallback<'_>,
+    callback: &CallbackEndpoint,
 ) -> SendMessageRequest {
     let (user_id, open_id) = match &task.user_id {
         Some(user_id) if !user_id.is_empty() => (Some(user_id.clone()), None),
@@ -114,9 +102,7 @@ pub fn todo_card(
         text: None,
         actions: vec![detail_action(task, instance)],
         action_callback: Some(ActionCallback {
-            action_callback_url: Some(callback.url.to_owned()),
-            action_callback_token: Some(callback.token.expose().to_owned()),
-            action_callback_key: callback.key.map(|key| key.expose().to_owned()),
+            endpoint: callback.clone(),
             action_context: task.action_context.clone(),
         }),
         action_configs: [ActionType::Approve, ActionType::Reject]
@@ -274,6 +260,7 @@ fn resolve<'a>(
 #[cfg(test)]
 mod tests {
     use feishu_bridge::models::instance::FormItem;
+    use feishu_bridge::secrets::Secret;
 
     use super::*;
 
@@ -319,12 +306,8 @@ mod tests {
         .unwrap()
     }
 
-    fn callback(token: &Secret) -> CardCallback<'_> {
-        CardCallback {
-            url: "https://example.com/callback",
-            token,
-            key: None,
-        }
+    fn callback(token: &Secret) -> CallbackEndpoint {
+        CallbackEndpoint::new("https://example.com/callback", token, None)
     }
 
     #[test]
@@ -341,7 +324,7 @@ mod tests {
     fn card_resolves_instance_texts_into_its_own_keys_in_every_locale() {
         let instance = instance();
         let token = Secret::new("token");
-        let card = todo_card(&instance, &instance.task_list[0], callback(&token));
+        let card = todo_card(&instance, &instance.task_list[0], &callback(&token));
         assert_eq!(card.template_id, TemplateId::TodoReceived);
         assert_eq!(card.approval_name.as_deref(), Some(APPROVAL_NAME_KEY));
         let summaries: Vec<_> = card
@@ -368,7 +351,7 @@ mod tests {
     fn card_addresses_the_approver_and_links_the_task_on_every_platform() {
         let instance = instance();
         let token = Secret::new("token");
-        let card = todo_card(&instance, &instance.task_list[0], callback(&token));
+        let card = todo_card(&instance, &instance.task_list[0], &callback(&token));
         assert_eq!(card.user_id, None);
         assert_eq!(card.open_id.as_deref(), Some("ou_approver"));
         assert_eq!(card.title_user_id.as_deref(), Some("initiator"));
@@ -385,7 +368,10 @@ mod tests {
         }
         let callback = card.action_callback.as_ref().unwrap();
         assert_eq!(callback.action_context.as_deref(), Some("ctx-1"));
-        assert_eq!(callback.action_callback_token.as_deref(), Some("token"));
+        assert_eq!(
+            callback.endpoint.action_callback_token.as_deref(),
+            Some("token")
+        );
         let types: Vec<_> = card
             .action_configs
             .iter()
@@ -416,10 +402,10 @@ mod tests {
             })
             .collect();
         let token = Secret::new("token");
-        let card = todo_card(&instance, &instance.task_list[0], callback(&token));
+        let card = todo_card(&instance, &instance.task_list[0], &callback(&token));
         assert_eq!(card.content.unwrap().summaries.len(), MAX_SUMMARIES);
         instance.form.clear();
-        let card = todo_card(&instance, &instance.task_list[0], callback(&token));
+        let card = todo_card(&instance, &instance.task_list[0], &callback(&token));
         assert_eq!(card.content.unwrap().summaries.len(), 1);
         assert_eq!(card.i18n_resources[0].texts["@i18n@summary_0"], "采购申请");
     }

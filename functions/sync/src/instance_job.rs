@@ -14,12 +14,13 @@
 //! decision from the Approval Center list updates that card.
 
 use feishu_bridge::job::InstanceJob;
+use feishu_bridge::models::CallbackEndpoint;
 use feishu_bridge::models::instance::{ExternalInstance, UpdateMode};
 use feishu_bridge::models::time::UnixMillis;
 use tokio::time::Instant;
 
 use crate::apply::apply_decision;
-use crate::cards::{CardCallback, needs_card, todo_card};
+use crate::cards::{needs_card, todo_card};
 use crate::decision::MAX_SAVE_ATTEMPTS;
 use crate::error::SyncError;
 use crate::events::DecisionPublisher;
@@ -172,15 +173,15 @@ where
         .credentials()
         .await
         .map_err(SyncError::Credentials)?;
-    let callback = CardCallback {
+    let callback = CallbackEndpoint::new(
         url,
-        token: &credentials.callback_token,
-        key: credentials.callback_key.as_ref(),
-    };
+        &credentials.callback_token,
+        credentials.callback_key.as_ref(),
+    );
 
     let mut failure = None;
     for task in pending {
-        let request = todo_card(instance, task, callback);
+        let request = todo_card(instance, task, &callback);
         let target = format!("{}/{}", instance.instance_id, task.task_id);
         match service.feishu.send_message(&request, deadline).await {
             Ok(message_id) => {

@@ -5,12 +5,10 @@
 //! definition gets a Feishu-generated code, returned in [`CreateApprovalResponse`]: instances must
 //! be synced with that code, while updates keep matching on the custom `approval_code`.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use super::i18n::I18nResource;
-use super::{optional_enum, redacted};
+use super::{CallbackEndpoint, optional_enum};
 
 string_enum! {
     /// `viewer_type`: who may see the definition on the "create" page
@@ -57,7 +55,7 @@ pub struct ExternalApproval {
 }
 
 /// The `external` object of a definition. `Debug` redacts the callback token and key.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExternalSettings {
     /// "来自 …" source label (i18n key, without the prefix).
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -86,48 +84,15 @@ pub struct ExternalSettings {
     /// Documented as having no effect; stored and read back.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub enable_quick_operate: Option<bool>,
-    /// Where Feishu posts quick-approval callbacks.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub action_callback_url: Option<String>,
-    /// Secret echoed in the callback's `token`.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub action_callback_token: Option<String>,
-    /// Secret that turns on callback encryption.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub action_callback_key: Option<String>,
+    /// Where Feishu posts quick-approval callbacks (`action_callback_url`, `_token`, `_key`).
+    #[serde(flatten)]
+    pub callback: CallbackEndpoint,
     /// Batch approval.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub allow_batch_operate: Option<bool>,
     /// Leave the definition out of efficiency statistics.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub exclude_efficiency_statistics: Option<bool>,
-}
-
-impl fmt::Debug for ExternalSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ExternalSettings")
-            .field("biz_name", &self.biz_name)
-            .field("biz_type", &self.biz_type)
-            .field("create_link_mobile", &self.create_link_mobile)
-            .field("create_link_pc", &self.create_link_pc)
-            .field("support_pc", &self.support_pc)
-            .field("support_mobile", &self.support_mobile)
-            .field("support_batch_read", &self.support_batch_read)
-            .field("enable_mark_readed", &self.enable_mark_readed)
-            .field("enable_quick_operate", &self.enable_quick_operate)
-            .field("action_callback_url", &self.action_callback_url)
-            .field(
-                "action_callback_token",
-                &redacted(&self.action_callback_token),
-            )
-            .field("action_callback_key", &redacted(&self.action_callback_key))
-            .field("allow_batch_operate", &self.allow_batch_operate)
-            .field(
-                "exclude_efficiency_statistics",
-                &self.exclude_efficiency_statistics,
-            )
-            .finish()
-    }
 }
 
 /// One entry of `viewers`.

@@ -3,13 +3,11 @@
 //!
 //! Syncing an instance notifies nobody: a bot message must be sent explicitly.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use super::i18n::MessageI18nResource;
 use super::instance::ActionConfig;
-use super::{optional_enum, redacted};
+use super::{CallbackEndpoint, optional_enum};
 use crate::ids::MessageId;
 
 /// `action_name` of the first action of a general template, which Feishu fixes to "view details".
@@ -246,34 +244,14 @@ impl MessageAction {
 }
 
 /// Where Feishu posts a card's quick-approval taps. `Debug` redacts the token and key.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionCallback {
-    /// Callback URL.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub action_callback_url: Option<String>,
-    /// Secret echoed in the callback's `token`.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub action_callback_token: Option<String>,
-    /// Secret that turns on callback encryption.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub action_callback_key: Option<String>,
+    /// Callback URL, token and key.
+    #[serde(flatten)]
+    pub endpoint: CallbackEndpoint,
     /// Opaque text echoed back in the callback.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub action_context: Option<String>,
-}
-
-impl fmt::Debug for ActionCallback {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ActionCallback")
-            .field("action_callback_url", &self.action_callback_url)
-            .field(
-                "action_callback_token",
-                &redacted(&self.action_callback_token),
-            )
-            .field("action_callback_key", &redacted(&self.action_callback_key))
-            .field("action_context", &self.action_context)
-            .finish()
-    }
 }
 
 /// A quick-approval button on a card: the Approval Center button's fields, plus the card status

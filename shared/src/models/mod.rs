@@ -7,6 +7,7 @@ pub mod action;
 pub mod auth;
 pub mod check;
 pub mod definition;
+pub mod endpoint;
 pub mod envelope;
 pub mod i18n;
 pub mod instance;
@@ -19,6 +20,7 @@ pub use check::{CheckInstancesRequest, CheckInstancesResponse, InstanceVersion, 
 pub use definition::{
     CreateApprovalResponse, ExternalApproval, ExternalSettings, Viewer, ViewerType,
 };
+pub use endpoint::CallbackEndpoint;
 pub use i18n::{I18nResource, I18nText, Locale, MessageI18nResource};
 pub use instance::{
     ActionConfig, CcItem, DisplayMethod, ExternalInstance, ExternalTask, FormItem, GenerateType,
@@ -30,8 +32,3 @@ pub use message::{
     UpdateMessageResponse,
 };
 pub use time::UnixMillis;
-
-/// For `Debug` of the models that carry callback secrets: whether a secret is set, never its value.
-fn redacted(secret: &Option<String>) -> Option<&'static str> {
-    secret.as_ref().map(|_| "[redacted]")
-}

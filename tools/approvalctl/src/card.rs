@@ -6,7 +6,7 @@ use feishu_bridge::models::message::{
     ActionCallback, DETAIL_ACTION, MessageAction, MessageActionConfig, MessageContent,
     SendMessageRequest, Summary, TemplateId, UserIdType,
 };
-use feishu_bridge::models::{ActionConfig, ActionType};
+use feishu_bridge::models::{ActionConfig, ActionType, CallbackEndpoint};
 use feishu_bridge::secrets::Credentials;
 
 use crate::cli::CardArgs;
@@ -66,12 +66,11 @@ fn card_request(args: &CardArgs, credentials: &Credentials, uuid: String) -> Sen
         .collect();
     let applicant_type = args.applicant.as_ref().map(|_| UserIdType::UserId);
     let action_callback = args.callback_url.as_ref().map(|url| ActionCallback {
-        action_callback_url: Some(url.clone()),
-        action_callback_token: Some(credentials.callback_token.expose().to_owned()),
-        action_callback_key: credentials
-            .callback_key
-            .as_ref()
-            .map(|key| key.expose().to_owned()),
+        endpoint: CallbackEndpoint::new(
+            url.as_str(),
+            &credentials.callback_token,
+            credentials.callback_key.as_ref(),
+        ),
         action_context: args.action_context.clone(),
     });
     let action_configs = if action_callback.is_some() {
@@ -205,11 +204,17 @@ mod tests {
         );
         let callback = card.action_callback.as_ref().unwrap();
         assert_eq!(
-            callback.action_callback_url.as_deref(),
+            callback.endpoint.action_callback_url.as_deref(),
             Some("https://cb.example.com/feishu")
         );
-        assert_eq!(callback.action_callback_token.as_deref(), Some("cb-token"));
-        assert_eq!(callback.action_callback_key.as_deref(), Some("cb-key"));
+        assert_eq!(
+            callback.endpoint.action_callback_token.as_deref(),
+            Some("cb-token")
+        );
+        assert_eq!(
+            callback.endpoint.action_callback_key.as_deref(),
+            Some("cb-key")
+        );
         assert_eq!(callback.action_context.as_deref(), Some("ctx"));
         let actions: Vec<_> = card
             .action_configs

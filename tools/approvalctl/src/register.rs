@@ -5,6 +5,7 @@
 //! callback URL with the token and key from the app credentials. Feishu matches on the custom
 //! code and answers with its own code, which every instance push must use.
 
+use feishu_bridge::models::CallbackEndpoint;
 use feishu_bridge::models::definition::{ExternalApproval, ExternalSettings, Viewer, ViewerType};
 use feishu_bridge::models::i18n::{I18nResource, I18nText};
 use feishu_bridge::secrets::Credentials;
@@ -98,12 +99,11 @@ fn definition(args: &RegisterArgs, credentials: &Credentials) -> ExternalApprova
             create_link_mobile: args.create_link_mobile.clone(),
             support_pc: Some(true),
             support_mobile: Some(true),
-            action_callback_url: Some(args.callback_url.clone()),
-            action_callback_token: Some(credentials.callback_token.expose().to_owned()),
-            action_callback_key: credentials
-                .callback_key
-                .as_ref()
-                .map(|key| key.expose().to_owned()),
+            callback: CallbackEndpoint::new(
+                args.callback_url.as_str(),
+                &credentials.callback_token,
+                credentials.callback_key.as_ref(),
+            ),
             ..ExternalSettings::default()
         },
         viewers,
@@ -209,11 +209,17 @@ mod tests {
         assert_eq!(external.support_pc, Some(true));
         assert_eq!(external.support_mobile, Some(true));
         assert_eq!(
-            external.action_callback_url.as_deref(),
+            external.callback.action_callback_url.as_deref(),
             Some("https://cb.example.com/feishu")
         );
-        assert_eq!(external.action_callback_token.as_deref(), Some("cb-token"));
-        assert_eq!(external.action_callback_key.as_deref(), Some("cb-key"));
+        assert_eq!(
+            external.callback.action_callback_token.as_deref(),
+            Some("cb-token")
+        );
+        assert_eq!(
+            external.callback.action_callback_key.as_deref(),
+            Some("cb-key")
+        );
         assert_eq!(
             external.create_link_pc.as_deref(),
             Some("https://erp.example.com/new")
@@ -229,7 +235,7 @@ mod tests {
     #[test]
     fn without_a_callback_key_callbacks_stay_plaintext() {
         let approval = definition(&args(&[]), &credentials(None));
-        assert_eq!(approval.external.action_callback_key, None);
+        assert_eq!(approval.external.callback.action_callback_key, None);
         assert!(approval.viewers.is_empty());
     }
 
