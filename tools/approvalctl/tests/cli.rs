@@ -2,13 +2,13 @@
 //! endpoint (wiremock), files and standard input. Each run gets a cleared environment, so only
 //! the variables a test sets reach the binary.
 
-use std::path::PathBuf;
 use std::process::Stdio;
 
 use feishu_bridge::callback::{CallbackBody, RawCallback};
 use feishu_bridge::crypto::CallbackCipher;
 use feishu_sim::{FaultCommand, FaultKind, RunningSimulator, SimConfig, Simulator};
 use serde_json::{Value, json};
+use tempfile::TempPath;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use wiremock::matchers::{method, path};
@@ -113,13 +113,14 @@ const REGISTER: [&str; 7] = [
     "https://cb.example.com/feishu",
 ];
 
-/// Writes `contents` to `name` (unique per test) in this test process's temporary directory.
-fn temp_file(name: &str, contents: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("approvalctl-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let file = dir.join(name);
-    std::fs::write(&file, contents).expect("temp file written");
-    file
+/// Writes `contents` to a fresh temporary file named like `name`, deleted when the path drops.
+fn temp_file(name: &str, contents: &str) -> TempPath {
+    let file = tempfile::Builder::new()
+        .prefix(name)
+        .tempfile()
+        .expect("temporary file");
+    std::fs::write(file.path(), contents).expect("temporary file written");
+    file.into_temp_path()
 }
 
 #[tokio::test]
