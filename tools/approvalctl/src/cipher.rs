@@ -22,7 +22,7 @@ struct EncryptedBody {
 /// Runs `encrypt`: prints `{"encrypt":"…"}` for the JSON input.
 pub fn encrypt(args: &EncryptArgs) -> Result<(), CliError> {
     let text = args.input.read()?;
-    let body = encrypted_body(&CallbackCipher::new(&args.key), &args.input.name(), &text)?;
+    let body = encrypted_body(&args.key.cipher, &args.input.name(), &text)?;
     println!("{body}");
     Ok(())
 }
@@ -30,7 +30,7 @@ pub fn encrypt(args: &EncryptArgs) -> Result<(), CliError> {
 /// Runs `decrypt`: prints the plaintext of `{"encrypt":"…"}` or of bare base64.
 pub fn decrypt(args: &DecryptArgs) -> Result<(), CliError> {
     let text = args.input.read()?;
-    let plaintext = decrypted(&CallbackCipher::new(&args.key), &args.input.name(), &text)?;
+    let plaintext = decrypted(&args.key.cipher, &args.input.name(), &text)?;
     if args.show_token {
         println!("{plaintext}");
         return Ok(());

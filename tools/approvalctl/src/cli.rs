@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::builder::{OsStringValueParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use feishu_bridge::client::FeishuDomain;
+use feishu_bridge::crypto::CallbackCipher;
 use feishu_bridge::models::i18n::Locale;
 
 use crate::error::CliError;
@@ -126,17 +127,26 @@ pub struct RegisterArgs {
     pub feishu: FeishuArgs,
 }
 
+/// `--key`, read straight into the callback cipher it stands for.
+#[derive(Debug, Args)]
+pub struct CallbackKeyArg {
+    /// The definition's action_callback_key.
+    #[arg(
+        long = "key",
+        value_name = "KEY",
+        env = "FEISHU_CALLBACK_KEY",
+        hide_env_values = true,
+        value_parser = callback_cipher
+    )]
+    pub cipher: CallbackCipher,
+}
+
 /// `encrypt` arguments.
 #[derive(Debug, Args)]
 pub struct EncryptArgs {
     /// The definition's action_callback_key.
-    #[arg(
-        long,
-        env = "FEISHU_CALLBACK_KEY",
-        hide_env_values = true,
-        value_parser = secret
-    )]
-    pub key: String,
+    #[command(flatten)]
+    pub key: CallbackKeyArg,
     /// The plaintext callback JSON: a file, or - for standard input.
     #[arg(value_name = "FILE|-", default_value = "-", value_parser = input_parser())]
     pub input: Input,
@@ -146,13 +156,8 @@ pub struct EncryptArgs {
 #[derive(Debug, Args)]
 pub struct DecryptArgs {
     /// The definition's action_callback_key.
-    #[arg(
-        long,
-        env = "FEISHU_CALLBACK_KEY",
-        hide_env_values = true,
-        value_parser = secret
-    )]
-    pub key: String,
+    #[command(flatten)]
+    pub key: CallbackKeyArg,
     /// The encrypted body: a file, or - for standard input.
     #[arg(value_name = "FILE|-", default_value = "-", value_parser = input_parser())]
     pub input: Input,
@@ -341,12 +346,12 @@ fn text(value: &str) -> Result<String, String> {
     }
 }
 
-/// A secret that is not empty; kept exactly as given and never echoed in an error.
-fn secret(value: &str) -> Result<String, String> {
+/// The cipher of a non-empty callback key, taken exactly as given and never echoed in an error.
+fn callback_cipher(value: &str) -> Result<CallbackCipher, String> {
     if value.is_empty() {
         Err("must not be empty".to_owned())
     } else {
-        Ok(value.to_owned())
+        Ok(CallbackCipher::new(value))
     }
 }
 
