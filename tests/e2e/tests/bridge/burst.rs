@@ -1,16 +1,14 @@
 //! A burst of decisions while Feishu fails at random: nothing lost, nothing applied twice.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use feishu_sim::{FaultCommand, FaultKind, RandomFaults, StateSnapshot};
+use futures::{StreamExt, stream};
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 use crate::stack::{Bridge, BridgeOptions, action_context, approver, instance_json};
 
@@ -77,7 +75,7 @@ async fn a_burst_of_decisions_under_feishu_faults_is_neither_lost_nor_applied_tw
             reset_secs: 1,
             delay_ms: 0,
         }));
-    let answers = post_all(&bridge.callback_url(), bodies).await;
+    let answers = post_all(&bridge, bodies).await;
     assert!(
         answers
             .iter()
@@ -282,40 +280,14 @@ fn callback_body(
     }
 }
 
-/// POSTs every body to `url`, a few at a time; returns the answers in order.
-async fn post_all(url: &str, bodies: Vec<String>) -> Vec<(u16, Value)> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("an HTTP client");
-    let slots = Arc::new(Semaphore::new(CALLBACKS_IN_FLIGHT));
-    let mut posts = JoinSet::new();
-    for (index, body) in bodies.into_iter().enumerate() {
-        let (client, slots, url) = (client.clone(), Arc::clone(&slots), url.to_owned());
-        posts.spawn(async move {
-            let _slot = slots.acquire().await.expect("the semaphore stays open");
-            let answer = client
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await
-                .expect("the callback function answers");
-            let status = answer.status().as_u16();
-            let bytes = answer.bytes().await.unwrap_or_default();
-            (
-                index,
-                status,
-                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            )
-        });
-    }
-    let mut answers = vec![(0, Value::Null); posts.len()];
-    while let Some(joined) = posts.join_next().await {
-        let (index, status, answer) = joined.expect("a post task");
-        answers[index] = (status, answer);
-    }
-    answers
+/// POSTs every body to the bridge's callback URL, a few at a time; returns the answers in order.
+async fn post_all(bridge: &Bridge, bodies: Vec<String>) -> Vec<(u16, Value)> {
+    let url = bridge.callback_url();
+    stream::iter(bodies)
+        .map(|body| bridge.post(&url, body))
+        .buffered(CALLBACKS_IN_FLIGHT)
+        .collect()
+        .await
 }
 
 /// Each decided task and its action (repeats collapse).
