@@ -2,5 +2,8 @@
 //! recording decision publisher.
 
 mod decision;
+mod expiry;
 mod helpers;
 mod instance;
+mod lifecycle;
+mod two_writers;
