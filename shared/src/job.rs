@@ -33,6 +33,11 @@ pub struct DecisionJob {
     pub decision: ApprovalDecision,
     /// When the callback function received the decision.
     pub received_at: UnixMillis,
+    /// The callback's request id: a Lambda retry of the same job carries the same one and is a
+    /// duplicate. Jobs queued by earlier versions have none and are deduplicated by task and
+    /// action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<String>,
 }
 
 /// A full external instance to push to Feishu's Approval Center.
@@ -43,6 +48,12 @@ pub struct InstanceJob {
     /// Send a quick-approval bot card to the approver of each pending task that has none yet.
     #[serde(default)]
     pub notify: bool,
+    /// Tasks the company's system re-opens (returns to their approver): each takes a new
+    /// decision, even if the bridge accepted one on it before. Without `reopen`, a task this
+    /// instance shows `PENDING` keeps the decision accepted on it (the company's system has not
+    /// processed it yet).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reopen: Vec<String>,
 }
 
 /// A bot card status change, exactly Feishu's `message/update` request.

@@ -7,8 +7,12 @@
 pub mod models;
 
 pub mod callback;
+pub mod card_context;
 pub mod client;
+pub mod clock;
 pub mod crypto;
 pub mod ids;
 pub mod job;
+pub mod lifecycle;
 pub mod secrets;
+pub mod store;

@@ -299,6 +299,7 @@ async fn accept<H: Handoff>(
     let job = trail.job.insert(SyncJob::Decision(DecisionJob {
         decision,
         received_at: trail.received_at,
+        delivery_id: None,
     }));
     service
         .handoff

@@ -111,7 +111,11 @@ fn parse_instance(name: &str, text: &str) -> Result<ExternalInstance, CliError> 
 
 /// The `instance` job the sync function expects.
 fn job_payload(instance: ExternalInstance, notify: bool) -> Result<Vec<u8>, CliError> {
-    let job = SyncJob::Instance(Box::new(InstanceJob { instance, notify }));
+    let job = SyncJob::Instance(Box::new(InstanceJob {
+        instance,
+        notify,
+        reopen: Vec::new(),
+    }));
     serde_json::to_vec(&job).map_err(|_| CliError::Encode("instance job"))
 }
 
