@@ -1,24 +1,24 @@
-//! End-to-end latency of a decision job against a Feishu that takes 50 ms per approval call, with
-//! a warm tenant token and the in-memory store: the job as built (bot card update and instance
-//! push concurrently) against the same steps with the two calls made one after the other.
+//! End-to-end latency of a decision job (a card tap on a known instance) against a Feishu that
+//! takes 50 ms per approval call, with a warm tenant token: the real code path with the card
+//! update and the instance push at once (as deployed) and — the baseline — the same code path
+//! with `FeishuCalls::Serial`, over the in-memory store and over DynamoDB (moto on loopback).
 //!
-//! Run with `cargo bench -p approval-sync --bench decision_latency`; prints median and p90.
+//! Run with `cargo bench -p approval-sync --bench decision_latency` (moto_server on `PATH`, as
+//! `scripts/test` sets it); prints median and p90 per variant.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use approval_sync::apply::card_status;
-use approval_sync::decision::{apply_to_snapshot, resolve_target};
-use approval_sync::events::{DecisionEvent, DecisionPublisher, LogPublisher};
-use approval_sync::store::{InMemoryStore, Snapshot, SnapshotStore};
-use approval_sync::{SyncService, SyncSettings, handle_job};
+use approval_sync::events::LogPublisher;
+use approval_sync::{FeishuCalls, SyncService, SyncSettings, handle_job, parse_job};
 use feishu_bridge::client::{ClientConfig, FeishuClient};
-use feishu_bridge::job::{DecisionJob, SyncJob};
-use feishu_bridge::models::instance::ExternalInstance;
-use feishu_bridge::models::message::UpdateMessageRequest;
-use feishu_bridge::models::time::UnixMillis;
+use feishu_bridge::clock::SystemClock;
 use feishu_bridge::secrets::{CredentialSource, Credentials, Secret};
+use feishu_bridge::store::InMemoryStore;
+use feishu_bridge::store::InstanceStore;
+use feishu_bridge::store::dynamodb::{DynamoDbStore, create_table};
 use serde_json::{Value, json};
+use testkit::MotoServer;
 use tokio::time::Instant;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -28,8 +28,9 @@ const ITERATIONS: usize = 40;
 /// Feishu's simulated latency on every approval endpoint.
 const FEISHU_DELAY: Duration = Duration::from_millis(50);
 const START: u64 = 1_700_000_000_000;
+const CARD: &str = "7690275278685244603";
 
-/// Echoes like Feishu: the instance push returns the instance, an update its message id.
+/// Answers like Feishu, after [`FEISHU_DELAY`].
 struct Echo;
 
 impl Respond for Echo {
@@ -46,8 +47,8 @@ impl Respond for Echo {
     }
 }
 
-fn instance(instance_id: &str) -> ExternalInstance {
-    serde_json::from_value(json!({
+fn instance_job(instance_id: &str) -> Value {
+    json!({"type": "instance", "instance": {
         "approval_code": "CODE",
         "status": "PENDING",
         "instance_id": instance_id,
@@ -66,75 +67,21 @@ fn instance(instance_id: &str) -> ExternalInstance {
             "update_time": START.to_string()
         }],
         "i18n_resources": [{"locale": "zh-CN", "is_default": true, "texts": []}]
-    }))
-    .expect("valid instance")
+    }})
 }
 
-fn decision_job(instance_id: &str) -> DecisionJob {
-    serde_json::from_value(json!({
+fn decision_job(instance_id: &str, delivery: usize) -> Value {
+    json!({
+        "type": "decision",
         "approval_code": "CODE",
         "instance_id": instance_id,
         "task_id": "t1",
-        "message_id": "7690275278685244603",
+        "message_id": CARD,
         "action": "APPROVE",
         "user_id": "approver",
-        "received_at": START.to_string()
-    }))
-    .expect("valid job")
-}
-
-async fn seed(store: &InMemoryStore, instance_id: &str) {
-    let mut snapshot = Snapshot::empty(instance_id);
-    snapshot.instance = Some(instance(instance_id));
-    store.save(&snapshot).await.expect("seeded");
-}
-
-/// The decision job's steps with the card update and the instance push made one after the other.
-async fn sequential_decision(service: &SyncService<InMemoryStore, LogPublisher>, job: DecisionJob) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let store = service.store();
-    let decision = &job.decision;
-    let target = resolve_target(store, decision).await.expect("resolved");
-    let mut snapshot = store.load(&target.snapshot_id).await.expect("loaded");
-    let now = UnixMillis::now();
-    apply_to_snapshot(
-        &mut snapshot,
-        &target,
-        &decision.action,
-        service.settings().instance_status_policy,
-        now,
-    );
-    let update = UpdateMessageRequest {
-        message_id: decision.message_id.clone().expect("card decision"),
-        status: card_status(&decision.action),
-        status_name: None,
-        detail_action_name: None,
-        i18n_resources: Vec::new(),
-    };
-    service
-        .feishu()
-        .update_message(&update, deadline)
-        .await
-        .expect("card updated");
-    let instance = snapshot.instance.as_ref().expect("seeded instance");
-    service
-        .feishu()
-        .sync_instance(instance, deadline)
-        .await
-        .expect("instance pushed");
-    store.save(&snapshot).await.expect("saved");
-    let event = DecisionEvent {
-        decision_id: target.decision_id(&decision.action),
-        decision: decision.clone(),
-        instance_status: Some(instance.status.clone()),
-        received_at: job.received_at,
-        applied_at: now,
-    };
-    service
-        .publisher()
-        .publish(&event)
-        .await
-        .expect("published");
+        "received_at": START.to_string(),
+        "delivery_id": format!("bench-{delivery}")
+    })
 }
 
 /// Median and 90th percentile, in milliseconds.
@@ -145,6 +92,58 @@ fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
         samples[index].as_secs_f64() * 1000.0
     };
     (at(0.5), at(0.9))
+}
+
+/// A service over `store`, making its independent Feishu calls as `calls` says.
+fn service<S: InstanceStore>(
+    server: &MockServer,
+    store: S,
+    calls: FeishuCalls,
+) -> SyncService<S, LogPublisher> {
+    let credentials = Arc::new(CredentialSource::fixed(Credentials {
+        app_id: "cli_bench".to_owned(),
+        app_secret: Secret::new("secret"),
+        callback_token: Secret::new("token"),
+        callback_key: None,
+    }));
+    let feishu = FeishuClient::new(
+        ClientConfig::for_base_url(server.uri()),
+        Arc::clone(&credentials),
+    )
+    .expect("client");
+    let settings = SyncSettings {
+        feishu_calls: calls,
+        ..SyncSettings::default()
+    };
+    SyncService::new(
+        feishu,
+        credentials,
+        store,
+        LogPublisher,
+        Arc::new(SystemClock),
+        settings,
+    )
+}
+
+/// Times [`ITERATIONS`] decisions, each on an instance of its own synced just before.
+async fn measure<S: InstanceStore>(service: &SyncService<S, LogPublisher>, label: &str) -> String {
+    service
+        .feishu()
+        .tenant_access_token(Instant::now() + Duration::from_secs(5))
+        .await
+        .expect("warm token");
+    let mut samples = Vec::with_capacity(ITERATIONS);
+    for iteration in 0..ITERATIONS {
+        let instance_id = format!("{label}-{iteration}");
+        let job = parse_job(instance_job(&instance_id)).expect("instance job");
+        handle_job(job, service, None).await.expect("synced");
+        let job = parse_job(decision_job(&instance_id, iteration)).expect("decision job");
+        let started = std::time::Instant::now();
+        handle_job(job, service, None).await.expect("decided");
+        samples.push(started.elapsed());
+    }
+    let (median, p90) = percentiles(samples);
+    format!("  {label:<34} median {median:6.1} ms, p90 {p90:6.1} ms")
 }
 
 fn main() {
@@ -161,73 +160,40 @@ fn main() {
             })))
             .mount(&server)
             .await;
-        for endpoint in [
-            "/open-apis/approval/v4/external_instances",
-            "/open-apis/approval/v1/message/update",
+        Mock::given(method("POST"))
+            .and(path("/open-apis/approval/v4/external_instances"))
+            .respond_with(Echo)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/open-apis/approval/v1/message/update"))
+            .respond_with(Echo)
+            .mount(&server)
+            .await;
+        let moto = MotoServer::start().await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+        create_table(&dynamodb, "bench").await.expect("table");
+
+        let mut lines = Vec::new();
+        for (calls, name) in [
+            (FeishuCalls::Concurrent, "concurrent"),
+            (FeishuCalls::Serial, "serial"),
         ] {
-            Mock::given(method("POST"))
-                .and(path(endpoint))
-                .respond_with(Echo)
-                .mount(&server)
-                .await;
+            let memory = service(&server, InMemoryStore::new(), calls);
+            lines.push(measure(&memory, &format!("memory, {name}")).await);
+            let dynamo = service(
+                &server,
+                DynamoDbStore::new(dynamodb.clone(), "bench"),
+                calls,
+            );
+            lines.push(measure(&dynamo, &format!("dynamodb (moto), {name}")).await);
         }
-        let credentials = Arc::new(CredentialSource::fixed(Credentials {
-            app_id: "cli_bench".to_owned(),
-            app_secret: Secret::new("secret"),
-            callback_token: Secret::new("token"),
-            callback_key: None,
-        }));
-        let feishu = FeishuClient::new(
-            ClientConfig::for_base_url(server.uri()),
-            Arc::clone(&credentials),
-        )
-        .expect("client");
-        let service = SyncService::new(
-            feishu,
-            credentials,
-            InMemoryStore::new(),
-            LogPublisher,
-            SyncSettings::default(),
-        );
-        service
-            .feishu()
-            .tenant_access_token(Instant::now() + Duration::from_secs(5))
-            .await
-            .expect("warm token");
-
-        let mut concurrent = Vec::with_capacity(ITERATIONS);
-        let mut sequential = Vec::with_capacity(ITERATIONS);
-        for iteration in 0..ITERATIONS {
-            let instance_id = format!("concurrent-{iteration}");
-            seed(service.store(), &instance_id).await;
-            let job = SyncJob::Decision(decision_job(&instance_id));
-            let started = std::time::Instant::now();
-            handle_job(job, &service).await.expect("decision applied");
-            concurrent.push(started.elapsed());
-
-            let instance_id = format!("sequential-{iteration}");
-            seed(service.store(), &instance_id).await;
-            let job = decision_job(&instance_id);
-            let started = std::time::Instant::now();
-            sequential_decision(&service, job).await;
-            sequential.push(started.elapsed());
-        }
-
-        let (concurrent_median, concurrent_p90) = percentiles(concurrent);
-        let (sequential_median, sequential_p90) = percentiles(sequential);
         println!(
-            "decision job, Feishu latency {} ms per call, {ITERATIONS} iterations each:",
+            "decision job (card tap), Feishu {} ms per call, {ITERATIONS} iterations each:",
             FEISHU_DELAY.as_millis()
         );
-        println!(
-            "  concurrent card update + instance push: median {concurrent_median:.1} ms, p90 {concurrent_p90:.1} ms"
-        );
-        println!(
-            "  sequential card update, then push:      median {sequential_median:.1} ms, p90 {sequential_p90:.1} ms"
-        );
-        println!(
-            "  saved per decision (median): {:.1} ms",
-            sequential_median - concurrent_median
-        );
+        for line in lines {
+            println!("{line}");
+        }
     });
 }

@@ -7,10 +7,9 @@
 //! map form the message API wants; every locale gets every key, falling back to the default
 //! locale's text.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use feishu_bridge::ids::MessageId;
+use feishu_bridge::card_context::CardContext;
 use feishu_bridge::models::i18n::{I18N_KEY_PREFIX, I18nResource, Locale, MessageI18nResource};
 use feishu_bridge::models::instance::{
     ActionConfig, ExternalInstance, ExternalTask, Links, TaskStatus,
@@ -19,6 +18,7 @@ use feishu_bridge::models::message::{
     ActionCallback, DETAIL_ACTION, MessageAction, MessageActionConfig, MessageContent,
     SendMessageRequest, Summary, TemplateId, UserIdType,
 };
+use feishu_bridge::models::time::UnixMillis;
 use feishu_bridge::models::{ActionType, CallbackEndpoint};
 use sha2::{Digest, Sha256};
 
@@ -28,13 +28,18 @@ const MAX_SUMMARIES: usize = 5;
 /// The card's i18n key for the approval name.
 const APPROVAL_NAME_KEY: &str = "@i18n@approval_name";
 
-/// The card `uuid` of a task: the hex SHA-256 of the instance and task ids (64 characters, the
-/// most Feishu accepts). Retries of a send therefore deliver one card per task.
-pub fn card_uuid(instance_id: &str, task_id: &str) -> String {
+/// The card `uuid` of a task version: the hex SHA-256 of the instance and task ids (and the task
+/// version, once the task was re-opened) — 64 characters, the most Feishu accepts. Retries of a
+/// send therefore deliver one card per task version; a re-opened task gets a new card.
+pub fn card_uuid(instance_id: &str, task_id: &str, task_version: UnixMillis) -> String {
     let mut hasher = Sha256::new();
     hasher.update(instance_id.as_bytes());
     hasher.update([0]);
     hasher.update(task_id.as_bytes());
+    if !task_version.is_zero() {
+        hasher.update([0]);
+        hasher.update(task_version.as_millis().to_be_bytes());
+    }
     let mut uuid = String::with_capacity(64);
     for byte in hasher.finalize() {
         // Writing to a String cannot fail.
@@ -43,19 +48,19 @@ pub fn card_uuid(instance_id: &str, task_id: &str) -> String {
     uuid
 }
 
-/// Whether `task` should get a card: it is pending, has an approver, and has no card yet.
-pub fn needs_card(task: &ExternalTask, cards: &BTreeMap<String, MessageId>) -> bool {
-    task.status == TaskStatus::Pending
-        && (present(&task.user_id) || present(&task.open_id))
-        && !cards.contains_key(&task.task_id)
+/// Whether `task` (as derived) can get a card: it is pending and has an approver.
+pub fn wants_card(task: &ExternalTask) -> bool {
+    task.status == TaskStatus::Pending && (present(&task.user_id) || present(&task.open_id))
 }
 
-/// The template-1008 card telling `task`'s approver that `instance` awaits them, with Approve and
-/// Reject buttons posting to `callback`. The buttons set no `next_status`: the sync function
-/// updates the card itself once the decision is applied.
+/// The template-1008 card telling `task`'s approver that `instance` awaits them (version
+/// `task_version` of the task), with Approve and Reject buttons posting to `callback`. The
+/// buttons set no `next_status`: the sync function updates the card itself once the decision is
+/// judged. The card's `action_context` is a [`CardContext`] naming the instance and task.
 pub fn todo_card(
     instance: &ExternalInstance,
     task: &ExternalTask,
+    task_version: UnixMillis,
     callback: &CallbackEndpoint,
 ) -> SendMessageRequest {
     let (user_id, open_id) = match &task.user_id {
@@ -84,7 +89,11 @@ pub fn todo_card(
         template_id: TemplateId::TodoReceived,
         user_id,
         open_id,
-        uuid: Some(card_uuid(&instance.instance_id, &task.task_id)),
+        uuid: Some(card_uuid(
+            &instance.instance_id,
+            &task.task_id,
+            task_version,
+        )),
         approval_name: Some(APPROVAL_NAME_KEY.to_owned()),
         title_user_id: initiator.clone(),
         title_user_id_type: initiator_type.clone(),
@@ -103,7 +112,14 @@ pub fn todo_card(
         actions: vec![detail_action(task, instance)],
         action_callback: Some(ActionCallback {
             endpoint: callback.clone(),
-            action_context: task.action_context.clone(),
+            action_context: Some(
+                CardContext {
+                    instance_id: instance.instance_id.clone(),
+                    task_id: task.task_id.clone(),
+                    task_context: task.action_context.clone(),
+                }
+                .encode(),
+            ),
         }),
         action_configs: [ActionType::Approve, ActionType::Reject]
             .into_iter()
@@ -311,20 +327,29 @@ mod tests {
     }
 
     #[test]
-    fn uuid_is_64_hex_chars_and_unique_per_task() {
-        let uuid = card_uuid("inst-1", "t1");
+    fn uuid_is_64_hex_chars_and_unique_per_task_version() {
+        let zero = UnixMillis::ZERO;
+        let uuid = card_uuid("inst-1", "t1", zero);
         assert_eq!(uuid.len(), 64);
         assert!(uuid.bytes().all(|byte| byte.is_ascii_hexdigit()));
-        assert_eq!(uuid, card_uuid("inst-1", "t1"));
-        assert_ne!(uuid, card_uuid("inst-1", "t2"));
-        assert_ne!(card_uuid("a", "bc"), card_uuid("ab", "c"));
+        assert_eq!(uuid, card_uuid("inst-1", "t1", zero));
+        assert_ne!(uuid, card_uuid("inst-1", "t2", zero));
+        assert_ne!(card_uuid("a", "bc", zero), card_uuid("ab", "c", zero));
+        let reopened = card_uuid("inst-1", "t1", UnixMillis::from_millis(7));
+        assert_eq!(reopened.len(), 64);
+        assert_ne!(reopened, uuid);
     }
 
     #[test]
     fn card_resolves_instance_texts_into_its_own_keys_in_every_locale() {
         let instance = instance();
         let token = Secret::new("token");
-        let card = todo_card(&instance, &instance.task_list[0], &callback(&token));
+        let card = todo_card(
+            &instance,
+            &instance.task_list[0],
+            UnixMillis::ZERO,
+            &callback(&token),
+        );
         assert_eq!(card.template_id, TemplateId::TodoReceived);
         assert_eq!(card.approval_name.as_deref(), Some(APPROVAL_NAME_KEY));
         let summaries: Vec<_> = card
@@ -351,11 +376,16 @@ mod tests {
     fn card_addresses_the_approver_and_links_the_task_on_every_platform() {
         let instance = instance();
         let token = Secret::new("token");
-        let card = todo_card(&instance, &instance.task_list[0], &callback(&token));
+        let card = todo_card(
+            &instance,
+            &instance.task_list[0],
+            UnixMillis::ZERO,
+            &callback(&token),
+        );
         assert_eq!(card.user_id, None);
         assert_eq!(card.open_id.as_deref(), Some("ou_approver"));
         assert_eq!(card.title_user_id.as_deref(), Some("initiator"));
-        assert_eq!(card.uuid, Some(card_uuid("inst-1", "t1")));
+        assert_eq!(card.uuid, Some(card_uuid("inst-1", "t1", UnixMillis::ZERO)));
         let detail = &card.actions[0];
         assert_eq!(detail.action_name, DETAIL_ACTION);
         for url in [
@@ -367,7 +397,12 @@ mod tests {
             assert_eq!(url, "https://example.com/pc/t1");
         }
         let callback = card.action_callback.as_ref().unwrap();
-        assert_eq!(callback.action_context.as_deref(), Some("ctx-1"));
+        let context = CardContext::decode(callback.action_context.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            (context.instance_id.as_str(), context.task_id.as_str()),
+            ("inst-1", "t1")
+        );
+        assert_eq!(context.task_context.as_deref(), Some("ctx-1"));
         assert_eq!(
             callback.endpoint.action_callback_token.as_deref(),
             Some("token")
@@ -402,27 +437,33 @@ mod tests {
             })
             .collect();
         let token = Secret::new("token");
-        let card = todo_card(&instance, &instance.task_list[0], &callback(&token));
+        let card = todo_card(
+            &instance,
+            &instance.task_list[0],
+            UnixMillis::ZERO,
+            &callback(&token),
+        );
         assert_eq!(card.content.unwrap().summaries.len(), MAX_SUMMARIES);
         instance.form.clear();
-        let card = todo_card(&instance, &instance.task_list[0], &callback(&token));
+        let card = todo_card(
+            &instance,
+            &instance.task_list[0],
+            UnixMillis::ZERO,
+            &callback(&token),
+        );
         assert_eq!(card.content.unwrap().summaries.len(), 1);
         assert_eq!(card.i18n_resources[0].texts["@i18n@summary_0"], "采购申请");
     }
 
     #[test]
-    fn only_pending_tasks_with_an_approver_and_no_card_need_one() {
+    fn only_pending_tasks_with_an_approver_want_a_card() {
         let instance = instance();
         let mut task = instance.task_list[0].clone();
-        let mut cards = BTreeMap::new();
-        assert!(needs_card(&task, &cards));
-        cards.insert("t1".to_owned(), MessageId::from(7u64));
-        assert!(!needs_card(&task, &cards));
-        cards.clear();
+        assert!(wants_card(&task));
         task.status = TaskStatus::Approved;
-        assert!(!needs_card(&task, &cards));
+        assert!(!wants_card(&task));
         task.status = TaskStatus::Pending;
         task.open_id = None;
-        assert!(!needs_card(&task, &cards));
+        assert!(!wants_card(&task));
     }
 }

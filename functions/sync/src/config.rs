@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use feishu_bridge::client::{ClientConfig, FEISHU_DOMAIN};
+pub use feishu_bridge::lifecycle::InstanceStatusPolicy;
 
 /// DynamoDB table of snapshots; unset means the in-memory store.
 const TABLE_NAME: &str = "TABLE_NAME";
@@ -15,20 +16,36 @@ const CALLBACK_URL: &str = "CALLBACK_URL";
 /// Time budget of one job's Feishu calls, in milliseconds.
 const SYNC_DEADLINE_MS: &str = "SYNC_DEADLINE_MS";
 
+/// How many milliseconds before the invocation's own deadline a job stops.
+const SYNC_DEADLINE_MARGIN_MS: &str = "SYNC_DEADLINE_MARGIN_MS";
+/// Days the records of a final instance are kept.
+const RECORD_TTL_DAYS: &str = "RECORD_TTL_DAYS";
+/// Days the tombstone of a final instance is kept.
+const TOMBSTONE_TTL_DAYS: &str = "TOMBSTONE_TTL_DAYS";
+
 /// Deadline of one job when none is configured: well inside the 60 s function timeout, with
 /// room for the store and the event after the last Feishu call.
 const DEFAULT_DEADLINE_MS: u64 = 20_000;
+/// Default margin kept before the invocation's deadline: time to record what the job did and to
+/// fail cleanly before Lambda ends the invocation.
+const DEFAULT_DEADLINE_MARGIN_MS: u64 = 2_000;
+/// Default days the records of a final instance are kept: past Feishu's 30-day card window.
+const DEFAULT_RECORD_TTL_DAYS: u64 = 60;
+/// Default days a final instance's tombstone is kept: a tap on an ancient card is refused
+/// instead of looking like an instance the bridge never saw.
+const DEFAULT_TOMBSTONE_TTL_DAYS: u64 = 400;
 
-/// Who decides an instance's status when an approver decides a task.
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// How a job makes the Feishu calls that do not depend on each other (a decision's card update
+/// and its instance push).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum InstanceStatusPolicy {
-    /// The bridge derives it from the tasks: any task rejected → `REJECTED`; every task approved
-    /// or done → `APPROVED`; otherwise it stays as it is.
+pub enum FeishuCalls {
+    /// At the same time: one round trip (as deployed).
     #[default]
-    Derive,
-    /// The company's system decides it and pushes it with an instance job; a decision changes
-    /// only its task.
-    External,
+    Concurrent,
+    /// One after the other (the benchmark's baseline).
+    Serial,
 }
 
 /// What the job handlers need to know besides their clients.
@@ -38,8 +55,16 @@ pub struct SyncSettings {
     pub instance_status_policy: InstanceStatusPolicy,
     /// The callback function's public URL for bot cards; bot cards cannot be sent without it.
     pub callback_url: Option<String>,
-    /// Time budget of one job's Feishu calls.
+    /// Time budget of one job (also bounded by the invocation's remaining time).
     pub deadline: Duration,
+    /// Kept before the invocation's deadline.
+    pub deadline_margin: Duration,
+    /// How long the records of a final instance are kept.
+    pub record_ttl: Duration,
+    /// How long the tombstone of a final instance is kept.
+    pub tombstone_ttl: Duration,
+    /// Independent Feishu calls at once or in turn.
+    pub feishu_calls: FeishuCalls,
 }
 
 impl Default for SyncSettings {
@@ -48,6 +73,10 @@ impl Default for SyncSettings {
             instance_status_policy: InstanceStatusPolicy::Derive,
             callback_url: None,
             deadline: Duration::from_millis(DEFAULT_DEADLINE_MS),
+            deadline_margin: Duration::from_millis(DEFAULT_DEADLINE_MARGIN_MS),
+            record_ttl: DAY * DEFAULT_RECORD_TTL_DAYS as u32,
+            tombstone_ttl: DAY * DEFAULT_TOMBSTONE_TTL_DAYS as u32,
+            feishu_calls: FeishuCalls::Concurrent,
         }
     }
 }
@@ -55,9 +84,9 @@ impl Default for SyncSettings {
 /// The sync function's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    /// DynamoDB table of snapshots (`TABLE_NAME`); `None` keeps snapshots in memory.
+    /// DynamoDB table of instance records (`TABLE_NAME`); `None` keeps them in memory.
     pub table_name: Option<String>,
-    /// EventBridge bus for decision events (`EVENT_BUS_NAME`); `None` writes them to the log.
+    /// EventBridge bus for events (`EVENT_BUS_NAME`); `None` writes them to the log.
     pub event_bus_name: Option<String>,
     /// The Feishu client's settings (`FEISHU_BASE_URL`, else `FEISHU_DOMAIN`).
     pub feishu: ClientConfig,
@@ -77,6 +106,9 @@ pub enum ConfigError {
     /// `SYNC_DEADLINE_MS` is not a positive whole number of milliseconds.
     #[error("{SYNC_DEADLINE_MS} must be a positive whole number of milliseconds")]
     InvalidDeadline,
+    /// A whole-number setting is not one.
+    #[error("{0} must be a whole number")]
+    InvalidNumber(&'static str),
     /// `CALLBACK_URL` is not an absolute http(s) URL.
     #[error("{CALLBACK_URL} must be an absolute http(s) URL")]
     InvalidCallbackUrl,
@@ -95,6 +127,12 @@ impl Config {
                 .map(|value| value.trim().to_owned())
                 .filter(|value| !value.is_empty())
         };
+        let number = |name: &'static str, default: u64| match var(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse::<u64>()
+                .map_err(|_| ConfigError::InvalidNumber(name)),
+        };
         let instance_status_policy = match var(INSTANCE_STATUS_POLICY).as_deref() {
             None => InstanceStatusPolicy::Derive,
             Some(policy) if policy.eq_ignore_ascii_case("derive") => InstanceStatusPolicy::Derive,
@@ -111,6 +149,9 @@ impl Config {
                 .ok()
                 .filter(|ms| *ms > 0)
                 .ok_or(ConfigError::InvalidDeadline)?,
+        };
+        let days = |name: &'static str, default: u64| {
+            number(name, default).map(|days| Duration::from_secs(days.saturating_mul(86_400)))
         };
         let callback_url = var(CALLBACK_URL)
             .map(|url| {
@@ -132,6 +173,13 @@ impl Config {
                 instance_status_policy,
                 callback_url,
                 deadline: Duration::from_millis(deadline_ms),
+                deadline_margin: Duration::from_millis(number(
+                    SYNC_DEADLINE_MARGIN_MS,
+                    DEFAULT_DEADLINE_MARGIN_MS,
+                )?),
+                record_ttl: days(RECORD_TTL_DAYS, DEFAULT_RECORD_TTL_DAYS)?,
+                tombstone_ttl: days(TOMBSTONE_TTL_DAYS, DEFAULT_TOMBSTONE_TTL_DAYS)?,
+                feishu_calls: FeishuCalls::Concurrent,
             },
         })
     }
@@ -159,6 +207,8 @@ mod tests {
         assert_eq!(config.feishu.base_url, "https://open.feishu.cn");
         assert_eq!(config.sync, SyncSettings::default());
         assert_eq!(config.sync.deadline, Duration::from_secs(20));
+        assert_eq!(config.sync.record_ttl, DAY * 60);
+        assert_eq!(config.sync.tombstone_ttl, DAY * 400);
     }
 
     #[test]
@@ -170,6 +220,9 @@ mod tests {
             (CALLBACK_URL, "https://example.com/feishu/approval/callback"),
             (FEISHU_DOMAIN, "lark"),
             (SYNC_DEADLINE_MS, "5000"),
+            (SYNC_DEADLINE_MARGIN_MS, "1500"),
+            (RECORD_TTL_DAYS, "45"),
+            (TOMBSTONE_TTL_DAYS, "365"),
         ])
         .unwrap();
         assert_eq!(config.table_name.as_deref(), Some("snapshots"));
@@ -181,6 +234,10 @@ mod tests {
                 instance_status_policy: InstanceStatusPolicy::External,
                 callback_url: Some("https://example.com/feishu/approval/callback".to_owned()),
                 deadline: Duration::from_secs(5),
+                deadline_margin: Duration::from_millis(1500),
+                record_ttl: DAY * 45,
+                tombstone_ttl: DAY * 365,
+                feishu_calls: FeishuCalls::Concurrent,
             }
         );
     }
@@ -211,6 +268,10 @@ mod tests {
                 Err(ConfigError::InvalidDeadline)
             );
         }
+        assert_eq!(
+            config(&[(RECORD_TTL_DAYS, "two months")]),
+            Err(ConfigError::InvalidNumber(RECORD_TTL_DAYS))
+        );
         for url in ["example.com/callback", "ftp://example.com", "https://"] {
             assert_eq!(
                 config(&[(CALLBACK_URL, url)]),

@@ -8,8 +8,9 @@ use feishu_bridge::client::FeishuError;
 use feishu_bridge::secrets::SecretError;
 use lambda_runtime::Diagnostic;
 
+use feishu_bridge::store::StoreError;
+
 use crate::events::PublishError;
-use crate::store::StoreError;
 
 /// Why a job failed.
 #[derive(Debug, thiserror::Error)]
@@ -28,25 +29,28 @@ pub enum SyncError {
         #[source]
         source: FeishuError,
     },
-    /// The snapshot store failed.
+    /// The instance store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Concurrent writers kept changing the snapshot; a later retry will succeed.
-    #[error("gave up after {attempts} concurrent changes to the snapshot of {instance_id}")]
+    /// Concurrent writers kept moving the instance; a later retry will succeed.
+    #[error("gave up after {attempts} concurrent changes to instance {instance_id}")]
     TooManyConflicts {
-        /// The contended snapshot.
+        /// The contended instance.
         instance_id: String,
-        /// Save attempts made.
+        /// Write attempts made.
         attempts: u32,
     },
-    /// Another delivery of the same decision is still applying it; a later retry finds it
-    /// applied (a duplicate) or released.
-    #[error("another delivery of decision {decision_key} is still applying it")]
+    /// Another execution of the same delivery is still finishing it; a later retry finds it
+    /// finished or its lease run out.
+    #[error("another execution of delivery {delivery_id} is still finishing it")]
     DecisionInFlight {
-        /// The decision's idempotency key (`task/action`).
-        decision_key: String,
+        /// The delivery.
+        delivery_id: String,
     },
-    /// The decision event could not be published (the decision itself is applied and recorded).
+    /// The job's deadline (its budget, or the invocation's remaining time) passed.
+    #[error("the job did not finish within its deadline of {0:?}")]
+    DeadlineExceeded(std::time::Duration),
+    /// An event could not be published (the decision itself is recorded).
     #[error(transparent)]
     Publish(#[from] PublishError),
     /// The app credentials (callback token and key for bot cards) could not be loaded.
@@ -68,9 +72,10 @@ impl SyncError {
                 "StoreConflict"
             }
             Self::DecisionInFlight { .. } => "DecisionInFlight",
+            Self::DeadlineExceeded(_) => "DeadlineExceeded",
             Self::Store(StoreError::Unavailable(_)) => "StoreUnavailable",
             Self::Store(StoreError::Corrupt { .. }) => "StoreCorrupt",
-            Self::Store(StoreError::TooLarge { .. }) => "SnapshotTooLarge",
+            Self::Store(StoreError::TooLarge { .. }) => "RecordTooLarge",
             Self::Publish(_) => "PublishFailed",
             Self::Credentials(_) => "CredentialsUnavailable",
             Self::NotConfigured(..) => "NotConfigured",
@@ -87,6 +92,7 @@ impl SyncError {
             Self::Store(_)
             | Self::TooManyConflicts { .. }
             | Self::DecisionInFlight { .. }
+            | Self::DeadlineExceeded(_)
             | Self::Publish(_)
             | Self::Credentials(_) => true,
         }

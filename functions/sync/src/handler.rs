@@ -1,79 +1,22 @@
-//! The job handler: parses the invocation payload into a [`SyncJob`] and runs it against the
-//! [`SyncService`]'s Feishu client, snapshot store and decision publisher.
+//! The job handler: parses the invocation payload into a [`SyncJob`] and runs it against a
+//! [`SyncService`] within its deadline.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::time::Duration;
 
-use feishu_bridge::client::FeishuClient;
-use feishu_bridge::ids::MessageId;
 use feishu_bridge::job::{DecisionJob, InstanceJob, MessageJob, SyncJob};
-use feishu_bridge::models::instance::ExternalInstance;
-use feishu_bridge::models::message::{CardStatus, UpdateMessageRequest};
-use feishu_bridge::secrets::CredentialSource;
+use feishu_bridge::store::InstanceStore;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::config::SyncSettings;
 use crate::error::SyncError;
-use crate::events::DecisionPublisher;
-use crate::store::SnapshotStore;
-use crate::summary::{
-    FeishuCall, MessageSummary, SYNC_INSTANCE_API, SyncSummary, UPDATE_MESSAGE_API,
-};
-use crate::{decision, instance_job};
-
-/// Everything a job needs: one Feishu client, the app credentials (for bot cards), the snapshot
-/// store, the decision publisher and the settings. Built once per process.
-#[derive(Debug)]
-pub struct SyncService<S, P> {
-    pub(crate) feishu: FeishuClient,
-    pub(crate) credentials: Arc<CredentialSource>,
-    pub(crate) store: S,
-    pub(crate) publisher: P,
-    pub(crate) settings: SyncSettings,
-}
-
-impl<S: SnapshotStore, P: DecisionPublisher> SyncService<S, P> {
-    /// A service over these clients. `credentials` should be the source `feishu` was built with.
-    pub fn new(
-        feishu: FeishuClient,
-        credentials: Arc<CredentialSource>,
-        store: S,
-        publisher: P,
-        settings: SyncSettings,
-    ) -> Self {
-        Self {
-            feishu,
-            credentials,
-            store,
-            publisher,
-            settings,
-        }
-    }
-
-    /// The snapshot store.
-    pub fn store(&self) -> &S {
-        &self.store
-    }
-
-    /// The decision publisher.
-    pub fn publisher(&self) -> &P {
-        &self.publisher
-    }
-
-    /// The Feishu client.
-    pub fn feishu(&self) -> &FeishuClient {
-        &self.feishu
-    }
-
-    /// The settings.
-    pub fn settings(&self) -> &SyncSettings {
-        &self.settings
-    }
-}
+use crate::events::EventPublisher;
+use crate::service::{Deadlines, SyncService};
+use crate::summary::SyncSummary;
+use crate::{decision_job, instance_job, message_job};
 
 /// Parses an invocation payload into a job. The error names the problem (a missing or unknown
 /// `type`, a missing field, the path of an invalid field) without quoting the payload.
@@ -125,16 +68,42 @@ fn invalid(problem: &str) -> SyncError {
     SyncError::InvalidJob(problem.to_owned())
 }
 
-/// Runs one job within the configured deadline and logs its summary or failure.
+/// The deadlines of one job started now: its budget for Feishu calls (`SYNC_DEADLINE_MS`, cut
+/// to the invocation's remaining time minus the margin) and the hard stop half a margin later,
+/// by which it has recorded what it did. Leases end at the hard stop, so none outlives its job.
+pub fn job_deadlines(
+    budget: Duration,
+    margin: Duration,
+    invocation_deadline: Option<Instant>,
+) -> Deadlines {
+    let now = Instant::now();
+    let mut calls = now + budget;
+    if let Some(invocation) = invocation_deadline {
+        calls = calls.min(invocation.checked_sub(margin).unwrap_or(now).max(now));
+    }
+    Deadlines {
+        calls,
+        stop: calls + margin / 2,
+    }
+}
+
+/// Runs one job within its deadlines (see [`job_deadlines`]; `invocation_deadline` is when
+/// Lambda ends the invocation, if it runs in one) and logs its summary or failure.
 pub async fn handle_job<S, P>(
     job: SyncJob,
     service: &SyncService<S, P>,
+    invocation_deadline: Option<Instant>,
 ) -> Result<SyncSummary, SyncError>
 where
-    S: SnapshotStore,
-    P: DecisionPublisher,
+    S: InstanceStore,
+    P: EventPublisher,
 {
-    let deadline = Instant::now() + service.settings.deadline;
+    let settings = service.settings();
+    let deadlines = job_deadlines(
+        settings.deadline,
+        settings.deadline_margin,
+        invocation_deadline,
+    );
     let (kind, span) = match &job {
         SyncJob::Decision(_) => ("decision", tracing::info_span!("job", kind = "decision")),
         SyncJob::Instance(job) => (
@@ -149,22 +118,25 @@ where
     // Boxed: the job futures are deep, and the runtime nests them further.
     let run: Pin<Box<dyn Future<Output = Result<SyncSummary, SyncError>> + Send + '_>> = match job {
         SyncJob::Decision(job) => Box::pin(async move {
-            decision::handle_decision(service, job, deadline)
+            decision_job::handle_decision(service, job, deadlines)
                 .await
                 .map(SyncSummary::Decision)
         }),
         SyncJob::Instance(job) => Box::pin(async move {
-            instance_job::handle_instance(service, *job, deadline)
+            instance_job::handle_instance(service, *job, deadlines)
                 .await
                 .map(SyncSummary::Instance)
         }),
         SyncJob::Message(job) => Box::pin(async move {
-            handle_message(service, job, deadline)
+            message_job::handle_message(service, job, deadlines.calls)
                 .await
                 .map(SyncSummary::Message)
         }),
     };
-    let result = run.instrument(span).await;
+    let result = match tokio::time::timeout_at(deadlines.stop, run.instrument(span)).await {
+        Ok(result) => result,
+        Err(_) => Err(SyncError::DeadlineExceeded(settings.deadline)),
+    };
     match &result {
         Ok(summary) => {
             let summary = serde_json::to_string(summary).unwrap_or_default();
@@ -179,63 +151,6 @@ where
         ),
     }
     result
-}
-
-/// Sets a bot card's status, exactly as asked.
-async fn handle_message<S, P>(
-    service: &SyncService<S, P>,
-    job: MessageJob,
-    deadline: Instant,
-) -> Result<MessageSummary, SyncError> {
-    let update = job.update;
-    let call = send_update(service, &update, deadline).await?;
-    Ok(MessageSummary {
-        message_id: update.message_id,
-        status: update.status,
-        calls: vec![call],
-    })
-}
-
-/// Pushes a whole instance (`external_instances`).
-pub(crate) async fn push_instance<S, P>(
-    service: &SyncService<S, P>,
-    instance: &ExternalInstance,
-    deadline: Instant,
-) -> Result<FeishuCall, SyncError> {
-    let target = instance.instance_id.clone();
-    match service.feishu.sync_instance(instance, deadline).await {
-        Ok(_) => Ok(FeishuCall::accepted(SYNC_INSTANCE_API, target)),
-        Err(error) => Err(SyncError::feishu(SYNC_INSTANCE_API, target, error)),
-    }
-}
-
-/// Sets the status of bot card `message_id` (`message/update`).
-pub(crate) async fn update_card<S, P>(
-    service: &SyncService<S, P>,
-    message_id: &MessageId,
-    status: CardStatus,
-    deadline: Instant,
-) -> Result<FeishuCall, SyncError> {
-    let update = UpdateMessageRequest {
-        message_id: message_id.clone(),
-        status,
-        status_name: None,
-        detail_action_name: None,
-        i18n_resources: Vec::new(),
-    };
-    send_update(service, &update, deadline).await
-}
-
-async fn send_update<S, P>(
-    service: &SyncService<S, P>,
-    update: &UpdateMessageRequest,
-    deadline: Instant,
-) -> Result<FeishuCall, SyncError> {
-    let target = update.message_id.to_string();
-    match service.feishu.update_message(update, deadline).await {
-        Ok(_) => Ok(FeishuCall::accepted(UPDATE_MESSAGE_API, target)),
-        Err(error) => Err(SyncError::feishu(UPDATE_MESSAGE_API, target, error)),
-    }
 }
 
 #[cfg(test)]

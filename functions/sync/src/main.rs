@@ -1,20 +1,30 @@
 //! Lambda entry point: wires tracing, configuration and clients, then runs sync jobs.
 //!
-//! `TABLE_NAME` selects the DynamoDB snapshot store (else in memory), `EVENT_BUS_NAME` the
+//! `TABLE_NAME` selects the DynamoDB instance store (else in memory), `EVENT_BUS_NAME` the
 //! EventBridge publisher (else the log); see [`Config`] for the other settings.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use approval_sync::events::LogPublisher;
 use approval_sync::events::eventbridge::EventBridgePublisher;
-use approval_sync::store::InMemoryStore;
-use approval_sync::store::dynamodb::DynamoDbStore;
-use approval_sync::{Config, DecisionPublisher, SnapshotStore, SyncService, handle_job, parse_job};
+use approval_sync::{Config, EventPublisher, SyncService, handle_job, parse_job};
 use aws_config::SdkConfig;
+use aws_config::timeout::TimeoutConfig;
 use feishu_bridge::client::FeishuClient;
+use feishu_bridge::clock::SystemClock;
 use feishu_bridge::secrets::CredentialSource;
+use feishu_bridge::store::dynamodb::DynamoDbStore;
+use feishu_bridge::store::{InMemoryStore, InstanceStore};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
+use tokio::time::Instant;
+
+/// Every DynamoDB and EventBridge call ends within this (all attempts), so no lease outlives its
+/// job waiting on AWS.
+const AWS_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
+/// One attempt of a DynamoDB or EventBridge call ends within this.
+const AWS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -23,7 +33,16 @@ async fn main() -> Result<(), Error> {
     // The AWS configuration is loaded once, and only when an AWS service is used: local runs
     // with the in-memory defaults and environment credentials need no AWS environment at all.
     let aws = if config.table_name.is_some() || config.event_bus_name.is_some() {
-        Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+        let timeouts = TimeoutConfig::builder()
+            .operation_timeout(AWS_OPERATION_TIMEOUT)
+            .operation_attempt_timeout(AWS_ATTEMPT_TIMEOUT)
+            .build();
+        Some(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .timeout_config(timeouts)
+                .load()
+                .await,
+        )
     } else {
         None
     };
@@ -43,7 +62,7 @@ async fn main() -> Result<(), Error> {
             with_publisher(parts, Some(aws), DynamoDbStore::new(client, table_name)).await
         }
         _ => {
-            tracing::warn!("TABLE_NAME is not set: snapshots live in memory only");
+            tracing::warn!("TABLE_NAME is not set: instance records live in memory only");
             with_publisher(parts, aws.as_ref(), InMemoryStore::new()).await
         }
     }
@@ -57,7 +76,7 @@ struct Parts {
 }
 
 /// Picks the publisher, then serves.
-async fn with_publisher<S: SnapshotStore>(
+async fn with_publisher<S: InstanceStore>(
     parts: Parts,
     aws: Option<&SdkConfig>,
     store: S,
@@ -68,14 +87,14 @@ async fn with_publisher<S: SnapshotStore>(
             serve(parts, store, EventBridgePublisher::new(client, bus_name)).await
         }
         _ => {
-            tracing::warn!("EVENT_BUS_NAME is not set: decision events go to the log only");
+            tracing::warn!("EVENT_BUS_NAME is not set: events go to the log only");
             serve(parts, store, LogPublisher).await
         }
     }
 }
 
 /// Runs jobs until the runtime stops.
-async fn serve<S: SnapshotStore, P: DecisionPublisher>(
+async fn serve<S: InstanceStore, P: EventPublisher>(
     parts: Parts,
     store: S,
     publisher: P,
@@ -85,12 +104,24 @@ async fn serve<S: SnapshotStore, P: DecisionPublisher>(
         parts.credentials,
         store,
         publisher,
+        Arc::new(SystemClock),
         parts.config.sync,
     );
     let service = &service;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let invocation_deadline = instant_of(event.context.deadline);
         let job = parse_job(event.payload)?;
-        handle_job(job, service).await
+        handle_job(job, service, Some(invocation_deadline)).await
     }))
     .await
+}
+
+/// The monotonic instant of a Unix-ms wall-clock deadline (now, if it has passed).
+fn instant_of(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        });
+    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }

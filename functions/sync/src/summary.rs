@@ -8,6 +8,8 @@ use feishu_bridge::models::message::CardStatus;
 use feishu_bridge::models::time::UnixMillis;
 use serde::Serialize;
 
+pub use crate::events::Refusal;
+
 /// `api` of an instance push.
 pub const SYNC_INSTANCE_API: &str = "external_instances";
 /// `api` of a bot card send.
@@ -77,15 +79,17 @@ impl FeishuCall {
     }
 }
 
-/// Whether a decision was new.
+/// What became of a decision job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DecisionOutcome {
-    /// Applied now.
+    /// Accepted now (or, for an instance the bridge never saw, passed on to the company).
     Applied,
-    /// Applied before (a retry, a double tap, or the same action from another path): Feishu was
-    /// not called again.
+    /// Nothing new: the task already had this decision, or this delivery was judged before (a
+    /// Lambda retry, which only finished what was left undone).
     Duplicate,
+    /// Refused by the lifecycle rules: no change to the task or instance.
+    Refused,
 }
 
 /// What a decision did to the instance in Feishu.
@@ -94,23 +98,26 @@ pub enum DecisionOutcome {
 pub enum InstanceEffect {
     /// The instance with the decided task was pushed.
     Pushed,
-    /// A custom action: the task keeps its status, so nothing was pushed.
+    /// Nothing to push: a custom action, a duplicate or a refusal leave the instance as it is.
     Unchanged,
     /// The instance was never synced through the bridge, so there was nothing to push.
     NotSynced,
-    /// The synced instance has no such task, so nothing was pushed.
-    TaskNotFound,
-    /// A duplicate: the first delivery pushed it.
-    AlreadyApplied,
 }
 
 /// The outcome of a decision job.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DecisionSummary {
-    /// `instance_id/task_id/action`, as in the decision event.
-    pub decision_id: String,
-    /// New or duplicate.
+    /// The accepted decision this delivery is or repeats (`instance/task/task_version/action`),
+    /// as in the decision event; absent for a refusal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision_id: Option<String>,
+    /// The delivery (the callback's request id).
+    pub delivery_id: String,
+    /// Applied, duplicate or refused.
     pub outcome: DecisionOutcome,
+    /// Why it was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<Refusal>,
     /// The instance, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,
@@ -122,10 +129,10 @@ pub struct DecisionSummary {
     /// The instance status after the decision, when the instance is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance_status: Option<InstanceStatus>,
-    /// The bot card updated (or attempted), when there is one.
+    /// The bot card the decision was made on, when it came from a card.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub card: Option<MessageId>,
-    /// Whether the decision event is published.
+    /// Whether the event (decision or refusal) is published; a duplicate has none of its own.
     pub event_published: bool,
     /// The Feishu calls made.
     pub calls: Vec<FeishuCall>,
@@ -135,9 +142,10 @@ pub struct DecisionSummary {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InstanceOutcome {
-    /// Pushed to Feishu and stored.
+    /// Accepted as the company's latest version and pushed to Feishu (with the decisions it
+    /// has not seen yet).
     Synced,
-    /// Not pushed: the stored instance is as new or newer (`update_time`).
+    /// Not pushed: the company already sent a version at least as new (`update_time`).
     Stale,
 }
 
@@ -146,8 +154,18 @@ pub enum InstanceOutcome {
 pub struct SentCard {
     /// The task the card is for.
     pub task_id: String,
+    /// The card, when Feishu's answer told it (a lost answer or a repeated `uuid` may not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<MessageId>,
+}
+
+/// A bot card brought to the state of its task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UpdatedCard {
     /// The card.
     pub message_id: MessageId,
+    /// Its new status.
+    pub status: CardStatus,
 }
 
 /// The outcome of an instance job.
@@ -157,12 +175,18 @@ pub struct InstanceSummary {
     pub instance_id: String,
     /// Pushed or ignored as stale.
     pub outcome: InstanceOutcome,
-    /// The stored instance's `update_time` that made the job stale.
+    /// The company's last accepted version, which made the job stale.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stored_update_time: Option<UnixMillis>,
+    pub company_version: Option<UnixMillis>,
+    /// The instance status Feishu was given (the base with the accepted decisions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_status: Option<InstanceStatus>,
     /// Bot cards sent by this job.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cards_sent: Vec<SentCard>,
+    /// Bot cards brought to the state of their task by this job.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cards_updated: Vec<UpdatedCard>,
     /// The Feishu calls made.
     pub calls: Vec<FeishuCall>,
 }

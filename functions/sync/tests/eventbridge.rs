@@ -1,13 +1,16 @@
 //! `EventBridgePublisher` against moto: a rule on the bus routes decision events to an SQS queue,
 //! where the test reads what a consumer would receive.
 
-use approval_sync::DecisionPublisher;
+use approval_sync::EventPublisher;
 use approval_sync::events::eventbridge::EventBridgePublisher;
-use approval_sync::events::{DECISION_DETAIL_TYPE, DecisionEvent, EVENT_SOURCE};
+use approval_sync::events::{
+    BridgeEvent, DECISION_DETAIL_TYPE, DecisionEvent, EVENT_SOURCE, REFUSED_DETAIL_TYPE, Refusal,
+    RefusedEvent, SCHEMA_VERSION,
+};
 use feishu_bridge::callback::{ApprovalDecision, Attachment, AttachmentType};
 use feishu_bridge::ids::MessageId;
 use feishu_bridge::models::ActionType;
-use feishu_bridge::models::instance::InstanceStatus;
+use feishu_bridge::models::instance::{InstanceStatus, TaskStatus};
 use feishu_bridge::models::time::UnixMillis;
 use serde_json::Value;
 use testkit::MotoServer;
@@ -21,7 +24,11 @@ const MESSAGE_ID: &str = "7234567890123456789";
 
 fn decision_event() -> DecisionEvent {
     DecisionEvent {
-        decision_id: "inst-1/task-1/APPROVE".to_owned(),
+        schema_version: SCHEMA_VERSION,
+        decision_id: "inst-1/task-1/0/APPROVE".to_owned(),
+        delivery_id: "req-1".to_owned(),
+        instance_known: true,
+        task_version: UnixMillis::ZERO,
         decision: ApprovalDecision {
             approval_code: "8A3F2C4E-1B2D-4C5E-9F60-7A8B9C0D1E2F".to_owned(),
             instance_id: Some("inst-1".to_owned()),
@@ -78,7 +85,7 @@ async fn route_decisions_to_a_queue(
         .expect("queue arn");
     let pattern = serde_json::json!({
         "source": ["feishu-approval-bridge"],
-        "detail-type": ["Approval Decision"],
+        "detail-type": ["Approval Decision", "Approval Decision Refused"],
     });
     events
         .put_rule()
@@ -115,7 +122,10 @@ async fn a_published_decision_reaches_a_rule_target_intact() {
     let publisher = EventBridgePublisher::new(events, BUS);
     let event = decision_event();
 
-    publisher.publish(&event).await.expect("publish");
+    publisher
+        .publish(&BridgeEvent::Decision(event.clone()))
+        .await
+        .expect("publish");
 
     let messages = sqs
         .receive_message()
@@ -133,7 +143,8 @@ async fn a_published_decision_reaches_a_rule_target_intact() {
     assert_eq!(envelope["source"], EVENT_SOURCE);
     assert_eq!(envelope["detail-type"], DECISION_DETAIL_TYPE);
     let detail = &envelope["detail"];
-    assert_eq!(detail["decision_id"], "inst-1/task-1/APPROVE");
+    assert_eq!(detail["decision_id"], "inst-1/task-1/0/APPROVE");
+    assert_eq!(detail["schema_version"], 2);
     assert_eq!(
         detail["message_id"], MESSAGE_ID,
         "message id digits changed"
@@ -151,7 +162,9 @@ async fn publishing_to_a_missing_bus_fails_naming_the_cause() {
     let events = aws_sdk_eventbridge::Client::new(&moto.sdk_config().await);
     let publisher = EventBridgePublisher::new(events, "no-such-bus");
 
-    let result = publisher.publish(&decision_event()).await;
+    let result = publisher
+        .publish(&BridgeEvent::Decision(decision_event()))
+        .await;
 
     let error = result.expect_err("a missing bus must be an error");
     let message = error.to_string();
@@ -187,7 +200,9 @@ async fn an_entry_eventbridge_rejects_is_an_error_naming_its_code_and_message() 
     let publisher = EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&config), BUS);
     let event = decision_event();
 
-    let result = publisher.publish(&event).await;
+    let result = publisher
+        .publish(&BridgeEvent::Decision(event.clone()))
+        .await;
 
     let message = result
         .expect_err("a rejected entry must be an error")
@@ -202,7 +217,7 @@ async fn an_entry_eventbridge_rejects_is_an_error_naming_its_code_and_message() 
     );
     assert!(
         message.contains(&event.decision_id),
-        "decision not named: {message}"
+        "event not named: {message}"
     );
     let requests = server.received_requests().await.unwrap_or_default();
     let request = requests.first().expect("one PutEvents request");
@@ -215,4 +230,51 @@ async fn an_entry_eventbridge_rejects_is_an_error_naming_its_code_and_message() 
         serde_json::from_str(entry["Detail"].as_str().expect("Detail is a string"))
             .expect("detail");
     assert_eq!(detail, event);
+}
+
+#[tokio::test]
+async fn a_refused_decision_reaches_consumers_under_its_own_detail_type() {
+    let moto = MotoServer::start().await;
+    let config = moto.sdk_config().await;
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queue_url = route_decisions_to_a_queue(&events, &sqs).await;
+    let publisher = EventBridgePublisher::new(events, BUS);
+    let refused = RefusedEvent {
+        schema_version: SCHEMA_VERSION,
+        delivery_id: "req-2".to_owned(),
+        decision: decision_event().decision,
+        refusal: Refusal {
+            reason: "task_not_pending".to_owned(),
+            task_status: Some(TaskStatus::Rejected),
+            instance_status: InstanceStatus::Rejected,
+        },
+        received_at: UnixMillis::from_millis(1_700_000_000_000),
+    };
+
+    publisher
+        .publish(&BridgeEvent::Refused(refused.clone()))
+        .await
+        .expect("publish");
+
+    let messages = sqs
+        .receive_message()
+        .queue_url(&queue_url)
+        .wait_time_seconds(10)
+        .send()
+        .await
+        .expect("receive")
+        .messages
+        .unwrap_or_default();
+    assert_eq!(messages.len(), 1);
+    let envelope: Value = serde_json::from_str(messages[0].body().unwrap()).unwrap();
+    assert_eq!(envelope["detail-type"], REFUSED_DETAIL_TYPE);
+    assert_eq!(envelope["detail"]["refusal"]["reason"], "task_not_pending");
+    assert_eq!(envelope["detail"]["refusal"]["task_status"], "REJECTED");
+    assert_eq!(
+        envelope["detail"]["reason"], "预算内，同意",
+        "the approver's comment"
+    );
+    let received: RefusedEvent = serde_json::from_value(envelope["detail"].clone()).unwrap();
+    assert_eq!(received, refused);
 }

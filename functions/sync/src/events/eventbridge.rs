@@ -1,18 +1,18 @@
-//! EventBridge decision publisher adapter.
+//! EventBridge event publisher adapter.
 //!
-//! Each decision is one `PutEvents` entry on the configured bus, with source [`EVENT_SOURCE`],
-//! detail-type [`DECISION_DETAIL_TYPE`] and the [`DecisionEvent`] as its JSON detail. Consumers
-//! match on source and detail-type with a rule on that bus and deduplicate on `decision_id`
-//! (EventBridge delivers at least once, and a retried job may publish again).
+//! Each event is one `PutEvents` entry on the configured bus, with source [`EVENT_SOURCE`], the
+//! event's detail-type and its JSON detail. Consumers match on source and detail-type with a rule
+//! on that bus and deduplicate on `decision_id` (refused events: `delivery_id`): EventBridge
+//! delivers at least once, and a retried job may publish again.
 
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
-use super::{DECISION_DETAIL_TYPE, DecisionEvent, DecisionPublisher, EVENT_SOURCE, PublishError};
+use super::{BridgeEvent, EVENT_SOURCE, EventPublisher, PublishError};
 
-/// Publishes decision events to an EventBridge bus.
+/// Publishes events to an EventBridge bus.
 #[derive(Debug, Clone)]
 pub struct EventBridgePublisher {
     client: Client,
@@ -30,18 +30,18 @@ impl EventBridgePublisher {
     }
 }
 
-impl DecisionPublisher for EventBridgePublisher {
-    async fn publish(&self, event: &DecisionEvent) -> Result<(), PublishError> {
-        let detail = serde_json::to_string(event).map_err(|error| {
+impl EventPublisher for EventBridgePublisher {
+    async fn publish(&self, event: &BridgeEvent) -> Result<(), PublishError> {
+        let detail = event.detail().map_err(|error| {
             PublishError(format!(
-                "decision {} cannot be serialized ({:?} error)",
-                event.decision_id,
+                "event {} cannot be serialized ({:?} error)",
+                event.id(),
                 error.classify()
             ))
         })?;
         let entry = PutEventsRequestEntry::builder()
             .source(EVENT_SOURCE)
-            .detail_type(DECISION_DETAIL_TYPE)
+            .detail_type(event.detail_type())
             .detail(detail)
             .event_bus_name(&self.event_bus_name)
             .build();
@@ -60,7 +60,7 @@ impl EventBridgePublisher {
     /// The error for a `PutEvents` request that failed as a whole.
     fn request_failed<E: ProvideErrorMetadata, R>(
         &self,
-        event: &DecisionEvent,
+        event: &BridgeEvent,
         error: &SdkError<E, R>,
     ) -> PublishError {
         let reason = match error {
@@ -82,15 +82,16 @@ impl EventBridgePublisher {
             _ => "the request failed".to_owned(),
         };
         PublishError(format!(
-            "PutEvents of decision {} to bus {}: {reason}",
-            event.decision_id, self.event_bus_name
+            "PutEvents of event {} to bus {}: {reason}",
+            event.id(),
+            self.event_bus_name
         ))
     }
 
     /// `Ok` if the one entry was accepted, else the error EventBridge gave for it.
     fn check_entry(
         &self,
-        event: &DecisionEvent,
+        event: &BridgeEvent,
         output: &PutEventsOutput,
     ) -> Result<(), PublishError> {
         if output.failed_entry_count == 0 {
@@ -107,8 +108,9 @@ impl EventBridgePublisher {
             .and_then(|entry| entry.error_message())
             .unwrap_or("no error message");
         Err(PublishError(format!(
-            "EventBridge rejected decision {} on bus {}: {code}: {message}",
-            event.decision_id, self.event_bus_name
+            "EventBridge rejected event {} on bus {}: {code}: {message}",
+            event.id(),
+            self.event_bus_name
         )))
     }
 }

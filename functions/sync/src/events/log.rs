@@ -1,19 +1,21 @@
-//! Local default publisher: decision events go to the structured log.
+//! Local default publisher: events go to the structured log.
 
-use super::{DecisionEvent, DecisionPublisher, PublishError};
+use super::{BridgeEvent, EventPublisher, PublishError};
 
-/// Writes each decision event to the log (no EventBridge bus configured).
+/// Writes each event to the log (no EventBridge bus configured).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LogPublisher;
 
-impl DecisionPublisher for LogPublisher {
-    async fn publish(&self, event: &DecisionEvent) -> Result<(), PublishError> {
-        let detail =
-            serde_json::to_string(event).map_err(|error| PublishError(error.to_string()))?;
+impl EventPublisher for LogPublisher {
+    async fn publish(&self, event: &BridgeEvent) -> Result<(), PublishError> {
+        let detail = event
+            .detail()
+            .map_err(|error| PublishError(format!("{:?} error", error.classify())))?;
         tracing::info!(
-            decision_id = %event.decision_id,
+            detail_type = event.detail_type(),
+            event_id = %event.id(),
             event_detail = %detail,
-            "decision event (no EventBridge bus configured)"
+            "event (no EventBridge bus configured)"
         );
         Ok(())
     }

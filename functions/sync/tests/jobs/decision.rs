@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use approval_sync::summary::DecisionSummary;
-use approval_sync::{InstanceStatusPolicy, SnapshotStore, SyncService, SyncSummary};
-use feishu_bridge::models::instance::ExternalInstance;
-use feishu_bridge::models::instance::InstanceStatus;
+use approval_sync::{InstanceStatusPolicy, SyncService, SyncSummary};
+use feishu_bridge::models::instance::{ExternalInstance, InstanceStatus};
+use feishu_bridge::store::{InstanceStore, Verdict};
 use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
@@ -23,7 +23,7 @@ fn decision_summary(summary: SyncSummary) -> DecisionSummary {
 }
 
 /// Runs a decision job with `fields` and returns its summary.
-async fn decide<S: SnapshotStore>(
+async fn decide<S: InstanceStore>(
     service: &SyncService<S, RecordingPublisher>,
     fields: Value,
 ) -> DecisionSummary {
@@ -69,7 +69,7 @@ async fn decision_updates_the_card_and_replaces_the_instance_with_the_task_appro
     );
 
     let summary_json = serde_json::to_value(&summary).unwrap();
-    assert_eq!(summary_json["decision_id"], "i-1/t1/APPROVE");
+    assert_eq!(summary_json["decision_id"], "i-1/t1/0/APPROVE");
     assert_eq!(summary_json["outcome"], "applied");
     assert_eq!(summary_json["instance"], "pushed");
     assert_eq!(summary_json["event_published"], true);
@@ -85,17 +85,22 @@ async fn decision_updates_the_card_and_replaces_the_instance_with_the_task_appro
 
     let events = service.publisher().events();
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].decision_id, "i-1/t1/APPROVE");
+    assert_eq!(events[0].decision_id, "i-1/t1/0/APPROVE");
     assert_eq!(events[0].instance_status, Some(InstanceStatus::Pending));
     assert_eq!(events[0].decision.reason.as_deref(), Some("fine"));
+    assert!(events[0].instance_known);
 
-    let snapshot = service.store().load("i-1").await.unwrap();
-    let applied = &snapshot.decisions["t1/APPROVE"];
-    assert!(applied.event_published);
+    let records = service.store().load("i-1").await.unwrap();
+    assert_eq!(records.accepted("t1").unwrap().action.as_str(), "APPROVE");
+    let delivery = &records.deliveries[0];
+    assert!(delivery.published && delivery.pushed && delivery.card_done);
+    assert!(delivery.lease.is_none(), "the execution released its lease");
+    let head = records.head.as_ref().unwrap();
+    assert_eq!(head.pushed_seq, head.seq);
     assert_eq!(
-        serde_json::to_value(snapshot.instance.as_ref().unwrap()).unwrap(),
+        serde_json::to_value(records.derive(InstanceStatusPolicy::Derive).unwrap()).unwrap(),
         *pushed,
-        "the snapshot holds exactly what Feishu accepted"
+        "Feishu holds exactly the instance derived from the records"
     );
 }
 
@@ -139,29 +144,54 @@ async fn a_duplicate_decision_calls_feishu_only_once() {
         "instance_id": "i-1", "task_id": "t1", "message_id": MESSAGE_ID, "action": "APPROVE"
     }));
     run(&service, job.clone()).await.unwrap();
-    let second = decision_summary(run(&service, job).await.unwrap());
-    // The same action arriving from the Approval Center list (no message id) is the same decision.
+    // Lambda retries the same delivery: it only finishes what is left (nothing).
+    let retry = decision_summary(run(&service, job).await.unwrap());
+    // A second tap, or the same action from the Approval Center list: a delivery of its own,
+    // judged a duplicate of the accepted decision, with no event of its own.
     let from_list = decide(
         &service,
         json!({"instance_id": "i-1", "task_id": "t1", "action": "APPROVE"}),
     )
     .await;
 
-    for summary in [&second, &from_list] {
-        assert_eq!(
-            serde_json::to_value(summary).unwrap()["outcome"],
-            "duplicate"
-        );
+    for summary in [&retry, &from_list] {
+        let json = serde_json::to_value(summary).unwrap();
+        assert_eq!(json["outcome"], "duplicate");
+        assert_eq!(json["decision_id"], "i-1/t1/0/APPROVE");
         assert!(summary.calls.is_empty());
-        assert!(summary.event_published);
     }
+    assert!(retry.event_published, "the retried delivery's event is out");
+    assert!(
+        !from_list.event_published,
+        "a duplicate has no event of its own"
+    );
     assert_eq!(bodies(&server, UPDATE_PATH).await.len(), 1);
     assert_eq!(bodies(&server, INSTANCE_PATH).await.len(), 1);
     assert_eq!(service.publisher().events().len(), 1);
 }
 
 #[tokio::test]
-async fn concurrent_decisions_on_two_tasks_both_reach_the_snapshot_and_the_last_push() {
+async fn jobs_queued_by_earlier_versions_are_deduplicated_by_task_and_action() {
+    let server = feishu().await;
+    let service = service(&server);
+    seed(&service, instance(&[("t1", "PENDING")])).await;
+    // Parked in the failure queue by a version without delivery ids, then redriven twice.
+    let mut job = decision(json!({"instance_id": "i-1", "task_id": "t1", "action": "APPROVE"}));
+    job.as_object_mut().unwrap().remove("delivery_id");
+    let first = decision_summary(run(&service, job.clone()).await.unwrap());
+    let again = decision_summary(run(&service, job).await.unwrap());
+
+    assert_eq!(first.delivery_id, "legacy:t1/APPROVE");
+    assert_eq!(
+        serde_json::to_value(&again).unwrap()["outcome"],
+        "duplicate"
+    );
+    assert_eq!(bodies(&server, INSTANCE_PATH).await.len(), 1);
+    assert_eq!(service.publisher().events().len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_decisions_on_two_tasks_both_reach_the_records_and_the_last_push() {
     let server = MockServer::start().await;
     mount_token(&server, "t-1").await;
     mount_echo(&server, Some(Duration::from_millis(40))).await;
@@ -181,22 +211,29 @@ async fn concurrent_decisions_on_two_tasks_both_reach_the_snapshot_and_the_last_
     first.unwrap();
     second.unwrap();
 
+    // Both decisions took positions before either push landed: the first push carried only
+    // t1, the instance moved while it was in flight, so it was followed by the latest state.
     let pushes = bodies(&server, INSTANCE_PATH).await;
-    assert!(
-        pushes.len() >= 3,
-        "both pushed before either saved, so one re-applied and pushed again: {} pushes",
-        pushes.len()
+    assert_eq!(pushes.len(), 3, "{pushes:#?}");
+    let approved = |push: &Value| {
+        ["t1", "t2"]
+            .iter()
+            .filter(|task| task_status(push, task) == "APPROVED")
+            .count()
+    };
+    assert_eq!(
+        approved(&pushes[0]) + approved(&pushes[1]),
+        3,
+        "one push per position"
     );
     let last = pushes.last().unwrap();
-    assert_eq!(task_status(last, "t1"), "APPROVED");
-    assert_eq!(task_status(last, "t2"), "APPROVED");
+    assert_eq!(approved(last), 2);
     assert_eq!(last["status"], "APPROVED");
 
-    let snapshot = service.store().load("i-1").await.unwrap();
-    assert!(snapshot.decisions.contains_key("t1/APPROVE"));
-    assert!(snapshot.decisions.contains_key("t2/APPROVE"));
+    let records = service.store().load("i-1").await.unwrap();
+    assert_eq!(records.decisions.len(), 2);
     assert_eq!(
-        serde_json::to_value(snapshot.instance.as_ref().unwrap()).unwrap(),
+        serde_json::to_value(records.derive(InstanceStatusPolicy::Derive).unwrap()).unwrap(),
         *last
     );
     assert_eq!(service.publisher().events().len(), 2);
@@ -213,50 +250,45 @@ async fn concurrent_deliveries_of_one_decision_apply_it_once() {
     let pushes_before = bodies(&server, INSTANCE_PATH).await.len();
 
     let (first, second) = tokio::join!(run(&service, job.clone()), run(&service, job));
-    first.unwrap();
-    second.unwrap();
+    let (first, second) = (first.unwrap(), second.unwrap());
 
     assert_eq!(
         bodies(&server, INSTANCE_PATH).await.len(),
         pushes_before + 1,
-        "the second delivery waits for the first one's claim and changes Feishu no more"
+        "the second execution waits for the first one's lease and changes Feishu no more"
     );
     assert_eq!(service.publisher().events().len(), 1);
     let last = bodies(&server, INSTANCE_PATH).await.pop().unwrap();
     assert_eq!(task_status(&last, "t1"), "APPROVED");
-    let snapshot = service.store().load("i-1").await.unwrap();
-    assert_eq!(snapshot.decisions.len(), 1);
-    assert_eq!(
-        serde_json::to_value(snapshot.instance.as_ref().unwrap()).unwrap()["task_list"],
-        last["task_list"]
+    let records = service.store().load("i-1").await.unwrap();
+    assert_eq!(records.decisions.len(), 1);
+    assert_eq!(records.deliveries.len(), 1);
+    let outcomes: Vec<_> = [first, second]
+        .iter()
+        .map(|summary| serde_json::to_value(summary).unwrap()["outcome"].clone())
+        .collect();
+    assert!(
+        outcomes.contains(&json!("applied")) && outcomes.contains(&json!("duplicate")),
+        "{outcomes:?}"
     );
     let events = service.publisher().events();
-    assert!(!events.is_empty());
-    assert!(
-        events
-            .iter()
-            .all(|event| event.decision_id == "i-1/t1/APPROVE")
-    );
+    assert_eq!(events[0].decision_id, "i-1/t1/0/APPROVE");
 }
 
 #[tokio::test]
-async fn a_push_overtaken_by_a_newer_instance_is_followed_by_the_stored_one() {
+async fn a_push_overtaken_by_a_newer_instance_is_followed_by_the_latest_state() {
     let server = feishu().await;
-    // While the decision on t1 is pushed, the company's system stores a newer instance in which
-    // t1 was reassigned to t3: the decision's push may land in Feishu after that instance's.
+    // While the decision on t1 is pushed, the company's system moves the instance on: t1 was
+    // reassigned to t3. The decision's push may land in Feishu after that instance's.
     let newer: ExternalInstance = serde_json::from_value(instance_json(
         "i-1",
         START + 10,
         &[("t2", "PENDING"), ("t3", "PENDING")],
     ))
     .unwrap();
-    let service = service_over(&server, settings(), RacedStore::default());
+    let service = service_over(&server, settings(), InterloperStore::default());
     seed(&service, instance(&[("t1", "PENDING"), ("t2", "PENDING")])).await;
-    let stored_newer = newer.clone();
-    // The race hits the save after the decision's claim.
-    service
-        .store()
-        .race_on_save(1, move |stored| stored.instance = Some(stored_newer));
+    service.store().before_next_head_read(newer);
 
     let summary = decide(
         &service,
@@ -266,17 +298,22 @@ async fn a_push_overtaken_by_a_newer_instance_is_followed_by_the_stored_one() {
 
     assert_eq!(
         serde_json::to_value(&summary).unwrap()["instance"],
-        "task_not_found"
+        "pushed"
     );
     let pushes = bodies(&server, INSTANCE_PATH).await;
+    assert_eq!(pushes.len(), 2);
+    assert_eq!(task_status(&pushes[0], "t1"), "APPROVED");
+    let records = service.store().load("i-1").await.unwrap();
     assert_eq!(
         pushes.last(),
-        Some(&serde_json::to_value(&newer).unwrap()),
-        "Feishu's last push is the stored instance, not the overtaken one"
+        Some(&serde_json::to_value(records.derive(InstanceStatusPolicy::Derive).unwrap()).unwrap()),
+        "Feishu's last push is the latest state, not the overtaken one"
     );
-    let snapshot = service.store().load("i-1").await.unwrap();
-    assert_eq!(snapshot.instance, Some(newer));
-    assert!(snapshot.decisions.contains_key("t1/APPROVE"));
+    assert!(pushes[1]["task_list"].as_array().unwrap().len() == 2);
+    assert!(
+        records.accepted("t1").is_some(),
+        "the decision stays recorded"
+    );
 }
 
 #[tokio::test]
@@ -302,8 +339,9 @@ async fn a_decision_on_an_unknown_instance_updates_the_card_and_publishes_withou
     assert_eq!(events.len(), 1);
     assert_eq!(
         events[0].decision_id,
-        format!("message:{MESSAGE_ID}/message:{MESSAGE_ID}/REJECT")
+        format!("message:{MESSAGE_ID}/message:{MESSAGE_ID}/0/REJECT")
     );
+    assert!(!events[0].instance_known);
     // A retry is recognised as a duplicate.
     decide(
         &service,
@@ -314,7 +352,7 @@ async fn a_decision_on_an_unknown_instance_updates_the_card_and_publishes_withou
 }
 
 #[tokio::test]
-async fn a_persistent_feishu_5xx_fails_retryably_and_records_nothing() {
+async fn a_persistent_feishu_5xx_fails_retryably_after_recording_and_publishing() {
     let server = MockServer::start().await;
     mount_token(&server, "t-1").await;
     Mock::given(method("POST"))
@@ -352,13 +390,12 @@ async fn a_persistent_feishu_5xx_fails_retryably_and_records_nothing() {
         bodies(&server, INSTANCE_PATH).await.len() >= 2,
         "the client retried"
     );
-    let snapshot = service.store().load("i-1").await.unwrap();
-    assert!(snapshot.decisions.is_empty());
-    assert_eq!(
-        task_status(&serde_json::to_value(snapshot.instance).unwrap(), "t1"),
-        "PENDING"
-    );
-    assert!(service.publisher().events().is_empty());
+    // The approver's tap was taken: it is recorded and the company's system hears of it; only
+    // the push is left for Lambda's retry.
+    let records = service.store().load("i-1").await.unwrap();
+    assert!(records.accepted("t1").is_some());
+    assert!(!records.deliveries[0].pushed);
+    assert_eq!(service.publisher().events().len(), 1);
 }
 
 #[tokio::test]
@@ -415,8 +452,8 @@ async fn a_rejected_token_mid_job_is_refreshed_and_the_job_succeeds() {
         })
     };
     assert!(fresh(INSTANCE_PATH) && fresh(UPDATE_PATH));
-    let snapshot = service.store().load("i-1").await.unwrap();
-    assert!(snapshot.decisions.contains_key("t1/APPROVE"));
+    let records = service.store().load("i-1").await.unwrap();
+    assert!(records.accepted("t1").is_some());
 }
 
 #[tokio::test]
@@ -444,10 +481,17 @@ async fn a_custom_action_marks_the_card_processed_and_leaves_the_task() {
         "unchanged"
     );
     let events = service.publisher().events();
-    assert_eq!(events[0].decision_id, "i-1/t1/ESCALATE");
+    assert_eq!(events[0].decision_id, "i-1/t1/0/ESCALATE");
     assert_eq!(events[0].decision.action.as_str(), "ESCALATE");
-    let snapshot = service.store().load("i-1").await.unwrap();
-    assert!(snapshot.decisions.contains_key("t1/ESCALATE"));
+    let records = service.store().load("i-1").await.unwrap();
+    assert!(
+        records.decisions.is_empty(),
+        "a custom action takes no position"
+    );
+    assert!(matches!(
+        records.deliveries[0].verdict,
+        Verdict::Accepted { position: None, .. }
+    ));
 }
 
 #[tokio::test]
@@ -514,8 +558,8 @@ async fn an_unpublished_event_is_published_by_the_retry_without_calling_feishu_a
     let error = run(&service, job.clone()).await.unwrap_err();
     assert_eq!(error.error_type(), "PublishFailed");
     assert!(error.is_retryable());
-    let snapshot = service.store().load("i-1").await.unwrap();
-    assert!(!snapshot.decisions["t1/APPROVE"].event_published);
+    let records = service.store().load("i-1").await.unwrap();
+    assert!(!records.deliveries[0].published);
 
     service.publisher().fail(false);
     let summary = decision_summary(run(&service, job).await.unwrap());
@@ -526,8 +570,8 @@ async fn an_unpublished_event_is_published_by_the_retry_without_calling_feishu_a
     assert!(summary.event_published);
     assert_eq!(service.publisher().events().len(), 1);
     assert_eq!(bodies(&server, INSTANCE_PATH).await.len(), 1);
-    let snapshot = service.store().load("i-1").await.unwrap();
-    assert!(snapshot.decisions["t1/APPROVE"].event_published);
+    let records = service.store().load("i-1").await.unwrap();
+    assert!(records.deliveries[0].published);
 }
 
 #[tokio::test]

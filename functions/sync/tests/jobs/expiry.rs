@@ -1,12 +1,9 @@
 //! Expiry: once an instance is final, its items in DynamoDB (moto) get `expires_at`; a pending
 //! instance's items never expire.
 
-use approval_sync::store::dynamodb::DynamoDbStore;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
+use feishu_bridge::store::dynamodb::{DynamoDbStore, create_table};
 use serde_json::json;
 use testkit::MotoServer;
 
@@ -17,27 +14,7 @@ const TABLE: &str = "approval-bridge";
 /// A table keyed as template.yaml keys it.
 async fn table(moto: &MotoServer) -> Client {
     let client = Client::new(&moto.sdk_config().await);
-    client
-        .create_table()
-        .table_name(TABLE)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
+    create_table(&client, TABLE).await.unwrap();
     client
 }
 

@@ -1,17 +1,26 @@
 //! Shared fixtures: a wiremock Feishu, a recording publisher, a service over the in-memory store.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use approval_sync::events::{DecisionEvent, DecisionPublisher, PublishError};
-use approval_sync::store::{CardRef, InMemoryStore, Snapshot, SnapshotStore, StoreError};
+use approval_sync::events::{
+    BridgeEvent, DecisionEvent, EventPublisher, PublishError, RefusedEvent,
+};
+use approval_sync::plan::{InstanceStep, PlanContext, plan_instance};
 use approval_sync::{
     InstanceStatusPolicy, SyncError, SyncService, SyncSettings, SyncSummary, handle_job, parse_job,
 };
 use feishu_bridge::client::{ClientConfig, FeishuClient, RetryPolicy};
+use feishu_bridge::clock::SystemClock;
 use feishu_bridge::ids::MessageId;
 use feishu_bridge::models::instance::ExternalInstance;
+use feishu_bridge::models::time::UnixMillis;
 use feishu_bridge::secrets::{CredentialSource, Credentials, Secret};
+use feishu_bridge::store::{
+    CardChange, CardRecord, CardRef, Commit, DeliveryProgress, Expiry, Head, InMemoryStore,
+    InstanceRecords, InstanceStore, Lease, RecentChange, StoreError,
+};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use wiremock::matchers::{method, path};
@@ -30,13 +39,35 @@ pub type Service = SyncService<InMemoryStore, RecordingPublisher>;
 /// Publishes into a list; can be told to fail.
 #[derive(Debug, Default)]
 pub struct RecordingPublisher {
-    events: Mutex<Vec<DecisionEvent>>,
+    events: Mutex<Vec<BridgeEvent>>,
     failing: Mutex<bool>,
 }
 
 impl RecordingPublisher {
+    /// The decision events published, in order.
     pub fn events(&self) -> Vec<DecisionEvent> {
-        self.events.lock().unwrap().clone()
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|event| match event {
+                BridgeEvent::Decision(event) => Some(event.clone()),
+                BridgeEvent::Refused(_) => None,
+            })
+            .collect()
+    }
+
+    /// The refused-decision events published, in order.
+    pub fn refusals(&self) -> Vec<RefusedEvent> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|event| match event {
+                BridgeEvent::Refused(event) => Some(event.clone()),
+                BridgeEvent::Decision(_) => None,
+            })
+            .collect()
     }
 
     pub fn fail(&self, failing: bool) {
@@ -44,8 +75,8 @@ impl RecordingPublisher {
     }
 }
 
-impl DecisionPublisher for RecordingPublisher {
-    async fn publish(&self, event: &DecisionEvent) -> Result<(), PublishError> {
+impl EventPublisher for RecordingPublisher {
+    async fn publish(&self, event: &BridgeEvent) -> Result<(), PublishError> {
         if *self.failing.lock().unwrap() {
             return Err(PublishError("the bus is down".to_owned()));
         }
@@ -122,9 +153,9 @@ impl<R: Respond> Respond for Delayed<R> {
 
 pub fn settings() -> SyncSettings {
     SyncSettings {
-        instance_status_policy: InstanceStatusPolicy::Derive,
         callback_url: Some(CALLBACK_URL.to_owned()),
         deadline: Duration::from_secs(10),
+        ..SyncSettings::default()
     }
 }
 
@@ -136,8 +167,8 @@ pub fn service_with(server: &MockServer, settings: SyncSettings) -> Service {
     service_over(server, settings, InMemoryStore::new())
 }
 
-/// A service over `store`, for tests that need a store to misbehave.
-pub fn service_over<S: SnapshotStore>(
+/// A service over `store`, for tests that need another store.
+pub fn service_over<S: InstanceStore>(
     server: &MockServer,
     settings: SyncSettings,
     store: S,
@@ -160,16 +191,17 @@ pub fn service_over<S: SnapshotStore>(
         credentials,
         store,
         RecordingPublisher::default(),
+        Arc::new(SystemClock),
         settings,
     )
 }
 
 /// Parses and runs a job given as JSON.
-pub async fn run<S: SnapshotStore>(
+pub async fn run<S: InstanceStore>(
     service: &SyncService<S, RecordingPublisher>,
     job: Value,
 ) -> Result<SyncSummary, SyncError> {
-    handle_job(parse_job(job)?, service).await
+    handle_job(parse_job(job)?, service, None).await
 }
 
 /// An instance `i-1` with tasks given as `(task_id, status)`, every version at [`START`].
@@ -223,23 +255,46 @@ pub fn instance_json(instance_id: &str, update_time: u64, tasks: &[(&str, &str)]
     })
 }
 
-/// Stores `instance` as if an earlier instance job had synced it.
-pub async fn seed<S: SnapshotStore>(
+/// Stores `instance` as the company's base, as an earlier instance job would have, without
+/// calling Feishu.
+pub async fn seed<S: InstanceStore>(
     service: &SyncService<S, RecordingPublisher>,
     instance: ExternalInstance,
 ) {
-    let mut snapshot = Snapshot::empty(instance.instance_id.clone());
-    snapshot.instance = Some(instance);
-    service.store().save(&snapshot).await.unwrap();
+    let store = service.store();
+    let records = store.load(&instance.instance_id).await.unwrap();
+    let ctx = PlanContext {
+        now: UnixMillis::now(),
+        lease: Lease {
+            owner: "seed".to_owned(),
+            until: 0,
+        },
+        policy: service.settings().instance_status_policy,
+        record_ttl: service.settings().record_ttl,
+        tombstone_ttl: service.settings().tombstone_ttl,
+    };
+    match plan_instance(&records, &instance, &[], &ctx) {
+        InstanceStep::Commit(commit) => store.commit(&commit).await.unwrap(),
+        InstanceStep::Stale { .. } => panic!("seeded a stale instance"),
+    }
 }
 
-/// A decision job from the callback function.
+/// A decision job from the callback function: a delivery of its own (as every callback is),
+/// made by the task's approver (`approver-<task>`, as [`instance_json`] names them) unless
+/// `fields` say otherwise. Running the same job value twice is a Lambda retry of one delivery.
 pub fn decision(fields: Value) -> Value {
+    static DELIVERIES: AtomicU64 = AtomicU64::new(1);
+    let user_id = match fields["task_id"].as_str() {
+        Some(task_id) => format!("approver-{task_id}"),
+        None => "approver".to_owned(),
+    };
+    let delivery = DELIVERIES.fetch_add(1, Ordering::Relaxed);
     let mut job = json!({
         "type": "decision",
         "approval_code": "APPROVAL-CODE",
-        "user_id": "approver",
+        "user_id": user_id,
         "received_at": START.to_string(),
+        "delivery_id": format!("request-{delivery}"),
     });
     for (key, value) in fields.as_object().unwrap() {
         job[key] = value.clone();
@@ -275,58 +330,114 @@ pub fn millis(value: &Value) -> u64 {
     value.as_str().unwrap().parse().unwrap()
 }
 
-/// A change another writer makes to the stored snapshot.
-type Interloper = Box<dyn FnOnce(&mut Snapshot) + Send>;
-
-/// An in-memory store in which one save loses a race: just before it, another writer changes
-/// the stored snapshot (as a concurrent job would), so that save conflicts.
-#[derive(Default)]
-pub struct RacedStore {
+/// An in-memory store in which the company's system stores a newer instance just before the
+/// next read of the head — that is, while a job's push is on its way to Feishu.
+#[derive(Debug, Default)]
+pub struct InterloperStore {
     inner: InMemoryStore,
-    race: Mutex<Option<(usize, Interloper)>>,
+    newer: Mutex<Option<ExternalInstance>>,
 }
 
-impl RacedStore {
-    /// Lets `saves_before` saves through, then applies `interloper` before the next one.
-    pub fn race_on_save(
-        &self,
-        saves_before: usize,
-        interloper: impl FnOnce(&mut Snapshot) + Send + 'static,
-    ) {
-        *self.race.lock().unwrap() = Some((saves_before, Box::new(interloper)));
+impl InterloperStore {
+    /// Commits `instance` as the new base right before the next `load_head`.
+    pub fn before_next_head_read(&self, instance: ExternalInstance) {
+        *self.newer.lock().unwrap() = Some(instance);
     }
 }
 
-impl SnapshotStore for RacedStore {
-    async fn load(&self, instance_id: &str) -> Result<Snapshot, StoreError> {
+impl InstanceStore for InterloperStore {
+    async fn load(&self, instance_id: &str) -> Result<InstanceRecords, StoreError> {
         self.inner.load(instance_id).await
     }
 
-    async fn save(&self, snapshot: &Snapshot) -> Result<u64, StoreError> {
-        let interloper = {
-            let mut race = self.race.lock().unwrap();
-            match race.take() {
-                Some((0, interloper)) => Some(interloper),
-                Some((saves_before, interloper)) => {
-                    *race = Some((saves_before - 1, interloper));
-                    None
-                }
-                None => None,
+    async fn load_head(&self, instance_id: &str) -> Result<Option<Head>, StoreError> {
+        let newer = self.newer.lock().unwrap().take();
+        if let Some(instance) = newer {
+            let records = self.inner.load(instance_id).await?;
+            let ctx = PlanContext {
+                now: UnixMillis::now(),
+                lease: Lease {
+                    owner: "company".to_owned(),
+                    until: 0,
+                },
+                policy: InstanceStatusPolicy::Derive,
+                record_ttl: Duration::from_secs(60),
+                tombstone_ttl: Duration::from_secs(60),
+            };
+            if let InstanceStep::Commit(commit) = plan_instance(&records, &instance, &[], &ctx) {
+                self.inner.commit(&commit).await?;
             }
-        };
-        if let Some(interloper) = interloper {
-            let mut stored = self.inner.load(&snapshot.instance_id).await?;
-            interloper(&mut stored);
-            self.inner.save(&stored).await?;
         }
-        self.inner.save(snapshot).await
+        self.inner.load_head(instance_id).await
     }
 
-    async fn put_card(&self, message_id: &MessageId, card: &CardRef) -> Result<(), StoreError> {
-        self.inner.put_card(message_id, card).await
+    async fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
+        self.inner.commit(commit).await
+    }
+
+    async fn claim_delivery(
+        &self,
+        instance_id: &str,
+        delivery_id: &str,
+        lease: &Lease,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .claim_delivery(instance_id, delivery_id, lease, now_ms)
+            .await
+    }
+
+    async fn finish_delivery(
+        &self,
+        instance_id: &str,
+        delivery_id: &str,
+        owner: &str,
+        progress: DeliveryProgress,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .finish_delivery(instance_id, delivery_id, owner, progress)
+            .await
+    }
+
+    async fn put_card(&self, instance_id: &str, card: &CardRecord) -> Result<bool, StoreError> {
+        self.inner.put_card(instance_id, card).await
+    }
+
+    async fn change_card(
+        &self,
+        instance_id: &str,
+        card_key: &str,
+        change: &CardChange,
+    ) -> Result<bool, StoreError> {
+        self.inner.change_card(instance_id, card_key, change).await
+    }
+
+    async fn index_card(&self, message_id: &MessageId, card: &CardRef) -> Result<(), StoreError> {
+        self.inner.index_card(message_id, card).await
     }
 
     async fn find_card(&self, message_id: &MessageId) -> Result<Option<CardRef>, StoreError> {
         self.inner.find_card(message_id).await
+    }
+
+    async fn mark_pushed(&self, instance_id: &str, seq: u64) -> Result<(), StoreError> {
+        self.inner.mark_pushed(instance_id, seq).await
+    }
+
+    async fn expire(
+        &self,
+        instance_id: &str,
+        expiry: Expiry,
+        cards: &[MessageId],
+    ) -> Result<(), StoreError> {
+        self.inner.expire(instance_id, expiry, cards).await
+    }
+
+    async fn recently_changed(
+        &self,
+        since_ms: u64,
+        until_ms: u64,
+    ) -> Result<Vec<RecentChange>, StoreError> {
+        self.inner.recently_changed(since_ms, until_ms).await
     }
 }

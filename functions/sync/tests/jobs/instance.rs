@@ -1,15 +1,16 @@
 //! Instance jobs (with and without bot cards) against a wiremock Feishu.
 
 use approval_sync::cards::card_uuid;
-use approval_sync::store::{AppliedDecision, SnapshotStore, decision_key};
 use approval_sync::summary::InstanceSummary;
 use approval_sync::{SyncSettings, SyncSummary};
+use feishu_bridge::card_context::CardContext;
 use feishu_bridge::ids::MessageId;
-use feishu_bridge::models::ActionType;
 use feishu_bridge::models::time::UnixMillis;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use feishu_bridge::store::InstanceStore;
 
 use crate::helpers::*;
 
@@ -38,52 +39,54 @@ async fn a_newer_instance_is_pushed_and_stored() {
             .unwrap(),
     );
     assert_eq!(serde_json::to_value(&summary).unwrap()["outcome"], "synced");
+    // Feishu gets the instance whole, versioned by the bridge's own push version; the base
+    // keeps the company's instance exactly as sent, versioned by the company.
     let pushes = bodies(&server, INSTANCE_PATH).await;
-    assert_eq!(pushes, [instance_json("i-1", START, &[("t1", "PENDING")])]);
-    let snapshot = service.store().load("i-1").await.unwrap();
+    assert_eq!(pushes.len(), 1);
+    let mut expected = instance_json("i-1", START, &[("t1", "PENDING")]);
+    expected["update_time"] = pushes[0]["update_time"].clone();
+    expected["update_mode"] = "REPLACE".into();
+    assert_eq!(pushes[0], expected);
+    assert!(millis(&pushes[0]["update_time"]) > START);
+    let records = service.store().load("i-1").await.unwrap();
     assert_eq!(
-        serde_json::to_value(snapshot.instance.unwrap()).unwrap(),
-        pushes[0]
+        serde_json::to_value(&records.base.as_ref().unwrap().instance).unwrap(),
+        instance_json("i-1", START, &[("t1", "PENDING")])
     );
+    let head = records.head.unwrap();
+    assert_eq!(head.company_version.as_millis(), START);
+    assert_eq!(head.pushed_seq, 1);
     assert!(bodies(&server, SEND_PATH).await.is_empty());
 }
 
 #[tokio::test]
-async fn a_decision_recorded_while_the_instance_was_pushed_is_applied_to_it() {
-    let server = feishu().await;
-    let service = service_over(&server, settings(), RacedStore::default());
-    // An approver acts from the list on the instance just pushed, and the decision job records
-    // it (with no instance stored yet) before this job's save.
-    service.store().race_on_save(0, |stored| {
-        stored.decisions.insert(
-            decision_key("t1", &ActionType::Approve),
-            AppliedDecision {
-                applied_at: UnixMillis::now(),
-                event_published: true,
-                task_id: Some("t1".to_owned()),
-                action: Some(ActionType::Approve),
-            },
-        );
-    });
+async fn a_decision_taken_while_the_instance_was_pushed_reaches_feishu() {
+    let server = MockServer::start().await;
+    mount_token(&server, "t-1").await;
+    mount_echo(&server, Some(std::time::Duration::from_millis(40))).await;
+    let service = service(&server);
+    let job = instance_job(START, &[("t1", "PENDING"), ("t2", "PENDING")], false);
 
-    run(
-        &service,
-        instance_job(START, &[("t1", "PENDING"), ("t2", "PENDING")], false),
-    )
-    .await
-    .unwrap();
+    // An approver acts from the list on the instance while its push is on its way.
+    let approve = decision(json!({"instance_id": "i-1", "task_id": "t1", "action": "APPROVE"}));
+    let (instance, decided) = tokio::join!(run(&service, job), async {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        run(&service, approve).await
+    });
+    instance.unwrap();
+    decided.unwrap();
 
     let pushes = bodies(&server, INSTANCE_PATH).await;
+    let last = pushes.last().unwrap();
+    assert_eq!(task_status(last, "t1"), "APPROVED");
+    assert_eq!(task_status(last, "t2"), "PENDING");
+    let records = service.store().load("i-1").await.unwrap();
+    let base = &records.base.as_ref().unwrap().instance;
     assert_eq!(
-        pushes.len(),
-        2,
-        "pushed, then pushed again with the decision"
+        base.task("t1").unwrap().status.as_str(),
+        "PENDING",
+        "the base stays as the company sent it"
     );
-    assert_eq!(task_status(pushes.last().unwrap(), "t1"), "APPROVED");
-    let stored = service.store().load("i-1").await.unwrap();
-    let stored = serde_json::to_value(stored.instance.unwrap()).unwrap();
-    assert_eq!(task_status(&stored, "t1"), "APPROVED");
-    assert_eq!(task_status(&stored, "t2"), "PENDING");
 }
 
 #[tokio::test]
@@ -108,13 +111,13 @@ async fn a_stale_instance_is_ignored_without_calling_feishu() {
         );
         let summary = serde_json::to_value(&summary).unwrap();
         assert_eq!(summary["outcome"], "stale");
-        assert_eq!(summary["stored_update_time"], (START + 10).to_string());
+        assert_eq!(summary["company_version"], (START + 10).to_string());
         assert_eq!(summary["calls"], json!([]));
     }
     assert_eq!(bodies(&server, INSTANCE_PATH).await.len(), 1);
-    let snapshot = service.store().load("i-1").await.unwrap();
+    let records = service.store().load("i-1").await.unwrap();
     assert_eq!(
-        snapshot.instance.unwrap().update_time.as_millis(),
+        records.base.unwrap().instance.update_time.as_millis(),
         START + 10
     );
 }
@@ -153,7 +156,7 @@ async fn notify_sends_one_card_per_new_pending_task_and_list_decisions_update_it
     for (card, task_id) in sends.iter().zip(["t1", "t2"]) {
         assert_eq!(card["template_id"], "1008");
         assert_eq!(card["user_id"], format!("approver-{task_id}"));
-        assert_eq!(card["uuid"], card_uuid("i-1", task_id));
+        assert_eq!(card["uuid"], card_uuid("i-1", task_id, UnixMillis::ZERO));
         assert_eq!(card["approval_name"], "@i18n@approval_name");
         assert_eq!(card["title_user_id"], "initiator");
         assert_eq!(
@@ -177,13 +180,23 @@ async fn notify_sends_one_card_per_new_pending_task_and_list_decisions_update_it
                 "pc_url": format!("https://erp.example.com/pc/{task_id}")
             }])
         );
+        // The card's context names its instance and task, so a tap resolves even when the
+        // card's id is unknown; the task's own context is handed on in events.
+        let context =
+            CardContext::decode(card["action_callback"]["action_context"].as_str().unwrap())
+                .unwrap();
         assert_eq!(
-            card["action_callback"],
-            json!({
-                "action_callback_url": CALLBACK_URL,
-                "action_callback_token": CALLBACK_TOKEN,
-                "action_context": format!("ctx-{task_id}")
-            })
+            context,
+            CardContext {
+                instance_id: "i-1".to_owned(),
+                task_id: task_id.to_owned(),
+                task_context: Some(format!("ctx-{task_id}")),
+            }
+        );
+        assert_eq!(card["action_callback"]["action_callback_url"], CALLBACK_URL);
+        assert_eq!(
+            card["action_callback"]["action_callback_token"],
+            CALLBACK_TOKEN
         );
         assert_eq!(
             card["action_configs"],
@@ -191,10 +204,18 @@ async fn notify_sends_one_card_per_new_pending_task_and_list_decisions_update_it
         );
     }
     assert_eq!(summary.cards_sent.len(), 2);
-    let t1_card = MessageId::parse(&message_id_for(&card_uuid("i-1", "t1"))).unwrap();
-    let snapshot = service.store().load("i-1").await.unwrap();
-    assert_eq!(snapshot.cards.get("t1"), Some(&t1_card));
-    assert!(snapshot.cards.contains_key("t2"));
+    let t1_card =
+        MessageId::parse(&message_id_for(&card_uuid("i-1", "t1", UnixMillis::ZERO))).unwrap();
+    let records = service.store().load("i-1").await.unwrap();
+    let card_of = |task_id: &str| {
+        records
+            .cards
+            .iter()
+            .find(|card| card.task_id == task_id)
+            .and_then(|card| card.message_id.clone())
+    };
+    assert_eq!(card_of("t1"), Some(t1_card.clone()));
+    assert!(card_of("t2").is_some());
     let card_ref = service.store().find_card(&t1_card).await.unwrap().unwrap();
     assert_eq!(
         (card_ref.instance_id.as_str(), card_ref.task_id.as_str()),
@@ -222,10 +243,12 @@ async fn notify_sends_one_card_per_new_pending_task_and_list_decisions_update_it
         [json!({"message_id": t1_card.as_str(), "status": "APPROVED"})]
     );
     // A card callback carrying only the message id resolves to the task through the card index.
-    let t2_card = snapshot.cards["t2"].clone();
+    let t2_card = card_of("t2").unwrap();
     run(
         &service,
-        decision(json!({"message_id": t2_card.as_str(), "action": "REJECT"})),
+        decision(json!({
+            "message_id": t2_card.as_str(), "action": "REJECT", "user_id": "approver-t2"
+        })),
     )
     .await
     .unwrap();
@@ -233,7 +256,7 @@ async fn notify_sends_one_card_per_new_pending_task_and_list_decisions_update_it
     assert_eq!(task_status(&last_push, "t1"), "APPROVED");
     assert_eq!(task_status(&last_push, "t2"), "REJECTED");
     let events = service.publisher().events();
-    assert_eq!(events[1].decision_id, "i-1/t2/REJECT");
+    assert_eq!(events[1].decision_id, "i-1/t2/0/REJECT");
 }
 
 #[tokio::test]
@@ -256,12 +279,15 @@ async fn a_retried_notify_sends_only_the_missing_cards_with_the_same_uuid() {
 
     let error = run(&service, job.clone()).await.unwrap_err();
     assert_eq!(error.error_type(), "FeishuTransient");
-    let snapshot = service.store().load("i-1").await.unwrap();
-    assert!(
-        snapshot.cards.contains_key("t1"),
-        "the card sent is recorded"
-    );
-    assert!(!snapshot.cards.contains_key("t2"));
+    let records = service.store().load("i-1").await.unwrap();
+    let sent = |task_id: &str| {
+        records
+            .cards
+            .iter()
+            .any(|card| card.task_id == task_id && card.sent)
+    };
+    assert!(sent("t1"), "the card sent is recorded");
+    assert!(!sent("t2"));
 
     let retry = instance_summary(run(&service, job).await.unwrap());
     assert_eq!(serde_json::to_value(&retry).unwrap()["outcome"], "stale");
@@ -283,8 +309,23 @@ async fn a_retried_notify_sends_only_the_missing_cards_with_the_same_uuid() {
         .map(|card| card["uuid"].clone())
         .collect();
     assert_eq!(t2_uuids.len(), 4, "three failed attempts and the retry");
-    assert!(t2_uuids.iter().all(|uuid| *uuid == card_uuid("i-1", "t2")));
+    assert!(
+        t2_uuids
+            .iter()
+            .all(|uuid| *uuid == card_uuid("i-1", "t2", UnixMillis::ZERO))
+    );
     assert_eq!(bodies(&server, INSTANCE_PATH).await.len(), 1);
+    // An earlier attempt may have delivered t2's card, and Feishu answers a repeated uuid with
+    // the first id, no id or a new one: the answer's id is not trusted, so no wrong card is
+    // recorded. A tap on the card resolves through its context and tells its id.
+    let records = service.store().load("i-1").await.unwrap();
+    let t2 = records
+        .cards
+        .iter()
+        .find(|card| card.task_id == "t2")
+        .unwrap();
+    assert!(t2.sent && t2.message_id.is_none());
+    assert_eq!(retry.cards_sent[0].message_id, None);
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! and every bot card shows its task's real state.
 
 use approval_sync::cards::card_uuid;
+use feishu_bridge::models::time::UnixMillis;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -25,7 +26,7 @@ fn tap(task_id: &str, action: &str) -> Value {
 
 /// The bot card the bridge sent for `task_id` of `i-1`.
 fn card_of(task_id: &str) -> String {
-    message_id_for(&card_uuid("i-1", task_id))
+    message_id_for(&card_uuid("i-1", task_id, UnixMillis::ZERO))
 }
 
 /// The `outcome` of a job's summary.
@@ -58,6 +59,18 @@ async fn a_second_tap_on_a_rejected_task_is_refused_and_nothing_is_pushed() {
         1,
         "the rejection's event only"
     );
+    let refusals = service.publisher().refusals();
+    assert_eq!(refusals.len(), 1, "the late tap is published as refused");
+    assert_eq!(refusals[0].refusal.reason, "task_not_pending");
+    assert_eq!(
+        refusals[0]
+            .refusal
+            .task_status
+            .as_ref()
+            .map(|status| status.as_str()),
+        Some("REJECTED")
+    );
+    assert_eq!(refusals[0].decision.action.as_str(), "APPROVE");
 }
 
 #[tokio::test]
@@ -90,6 +103,9 @@ async fn a_withdrawn_instance_cancels_its_cards_and_refuses_later_taps() {
         service.publisher().events().is_empty(),
         "no decision event for a withdrawn instance"
     );
+    let refusals = service.publisher().refusals();
+    assert_eq!(refusals[0].refusal.reason, "instance_not_pending");
+    assert_eq!(refusals[0].refusal.instance_status.as_str(), "CANCELED");
 }
 
 #[tokio::test]
