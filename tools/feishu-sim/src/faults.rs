@@ -1,5 +1,6 @@
 //! Fault injection: make the next matching API calls fail the ways Feishu fails (HTTP 500,
-//! rate limits, revoked tokens, slow answers, 1395001), on demand or at random with a seed.
+//! rate limits, revoked tokens, slow answers, 1395001, answers lost after the request was
+//! applied), on demand or at random with a seed.
 
 use std::collections::VecDeque;
 
@@ -19,6 +20,9 @@ pub enum FaultKind {
     /// HTTP 429, body code 99991400, `x-ogw-ratelimit-limit` / `x-ogw-ratelimit-reset` headers.
     #[serde(rename = "rate_limit")]
     RateLimit,
+    /// HTTP 429, body code 99991400, `x-ogw-ratelimit-limit` but no `x-ogw-ratelimit-reset`.
+    #[serde(rename = "rate_limit_without_reset")]
+    RateLimitWithoutReset,
     /// Body code 99991663 with HTTP 200; every issued token is invalidated.
     #[serde(rename = "token_invalid")]
     TokenInvalid,
@@ -28,6 +32,10 @@ pub enum FaultKind {
     /// HTTP 400, body code 1395001 ("please try again later").
     #[serde(rename = "code_1395001")]
     Code1395001,
+    /// The request is applied (stored, sent, updated) and then its answer is lost: over HTTP the
+    /// connection closes without a response; in process the response says `answer_lost`.
+    #[serde(rename = "answer_lost")]
+    AnswerLost,
 }
 
 impl FaultKind {
@@ -121,7 +129,7 @@ impl FaultCommand {
 pub enum FaultCommandError {
     /// `kind` is not a known fault kind.
     #[error(
-        "unknown fault kind {0:?}; expected http_500, rate_limit, token_invalid, slow, code_1395001 or random"
+        "unknown fault kind {0:?}; expected http_500, rate_limit, rate_limit_without_reset, token_invalid, slow, code_1395001, answer_lost or random"
     )]
     UnknownKind(String),
     /// `count` is zero.
@@ -223,15 +231,26 @@ impl From<FaultCommand> for FaultCommandWire {
     }
 }
 
-/// A fault chosen for one request.
+/// The fault one request gets: its kind and parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ChosenFault {
+pub struct Fault {
     /// How to fail.
     pub kind: FaultKind,
-    /// Rate-limit reset seconds.
+    /// `x-ogw-ratelimit-reset` seconds (rate_limit only).
     pub reset_secs: u64,
-    /// Slow-answer delay.
+    /// Delay before answering (slow only).
     pub delay_ms: u64,
+}
+
+impl Fault {
+    /// A fault of `kind` with the default parameters (reset 1 s, delay 800 ms).
+    pub fn new(kind: FaultKind) -> Self {
+        Self {
+            kind,
+            reset_secs: DEFAULT_RESET_SECS,
+            delay_ms: DEFAULT_DELAY_MS,
+        }
+    }
 }
 
 /// What `GET /_sim/faults` shows: pending rules and the random mode.
@@ -273,14 +292,14 @@ impl FaultBoard {
 
     /// The fault for one request to the API `path`, consuming one count of the first matching rule;
     /// random mode only applies when no rule matched.
-    pub(crate) fn take(&mut self, path: &str) -> Option<ChosenFault> {
+    pub(crate) fn take(&mut self, path: &str) -> Option<Fault> {
         if let Some(index) = self
             .rules
             .iter()
             .position(|rule| applies_to(rule.path.as_deref(), path))
         {
             let rule = self.rules.get_mut(index)?;
-            let chosen = ChosenFault {
+            let chosen = Fault {
                 kind: rule.kind,
                 reset_secs: rule.reset_secs,
                 delay_ms: rule.delay_ms,
@@ -296,7 +315,7 @@ impl FaultBoard {
             return None;
         }
         let kind = *random.kinds.choose(rng)?;
-        Some(ChosenFault {
+        Some(Fault {
             kind,
             reset_secs: random.reset_secs,
             delay_ms: random.delay_ms,

@@ -1,5 +1,5 @@
 //! Deterministic identifiers: the same sequence of requests always yields the same tokens, codes,
-//! message ids and log ids, so test assertions and recorded fixtures stay stable.
+//! message ids, log ids and callback IVs, so test assertions and recorded fixtures stay stable.
 
 /// First bot `message_id`: Feishu's ids are 19-digit decimals above 2^53, and so are these.
 const FIRST_MESSAGE_ID: u64 = 7_000_000_000_000_000_000;
@@ -41,6 +41,18 @@ pub(crate) fn log_id(now_ms: i64, n: u64) -> String {
     format!("{now_ms:013}{:08X}{n:06}", splitmix64(n) >> 32)
 }
 
+/// The AES IV of the callback for tap number `tap` on card `message_id` (Feishu picks a random
+/// one; a derived one keeps simulated runs reproducible).
+pub(crate) fn callback_iv(message_id: &str, tap: u32) -> [u8; 16] {
+    let card = message_id.parse::<u64>().unwrap_or_default();
+    let high = splitmix64(card ^ (u64::from(tap) << 40) ^ 0x6976_0000_0000);
+    let low = splitmix64(high);
+    let mut iv = [0_u8; 16];
+    iv[..8].copy_from_slice(&high.to_be_bytes());
+    iv[8..].copy_from_slice(&low.to_be_bytes());
+    iv
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +70,14 @@ mod tests {
         assert_eq!(first.len(), 36);
         assert_eq!(first.matches('-').count(), 4);
         assert_ne!(first, approval_code(2));
+    }
+
+    #[test]
+    fn callback_ivs_differ_per_card_and_tap() {
+        let first = callback_iv(&message_id(1), 1);
+        assert_eq!(first, callback_iv(&message_id(1), 1));
+        assert_ne!(first, callback_iv(&message_id(1), 2));
+        assert_ne!(first, callback_iv(&message_id(2), 1));
     }
 
     #[test]

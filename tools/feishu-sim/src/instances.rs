@@ -5,8 +5,12 @@
 //! deleted. `UPDATE` only adds and updates, versioning the instance, each task and each CC by
 //! their own `update_time`: an equal or older time is stale and ignored for that entity, and a
 //! stale instance time ignores the whole payload — still answering `code: 0`.
+//!
+//! Every applied push stores a numbered version of the instance, so a test can lose an instance
+//! or roll it back to an older version, as if Feishu had lost data, and watch a reconcile repair it.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -226,6 +230,8 @@ pub struct PushRecord {
     pub update_mode: UpdateMode,
     /// Whether it changed anything.
     pub outcome: PushOutcome,
+    /// The version it stored (`None` when stale and ignored).
+    pub version: Option<u32>,
     /// The payload's instance `update_time`.
     pub update_time: i64,
     /// Tasks skipped as stale under `UPDATE`.
@@ -273,6 +279,8 @@ pub struct InstanceRecord {
     pub status: String,
     /// The accepted instance version (Unix ms).
     pub update_time: i64,
+    /// Which stored version this is (from 1; see [`InstanceVersion`]).
+    pub version: u32,
     /// The stored instance fields, without `task_list` and `cc_list`.
     pub instance: Value,
     /// Tasks, in the order they were first synced.
@@ -281,6 +289,41 @@ pub struct InstanceRecord {
     pub ccs: Vec<CcRecord>,
     /// Every sync call for this instance, oldest first.
     pub pushes: Vec<PushRecord>,
+}
+
+/// The instance as one applied push left it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceVersion {
+    /// Its number, from 1, in the order pushes were applied.
+    pub version: u32,
+    /// When it was stored (simulator clock, Unix ms).
+    pub stored_at_ms: i64,
+    /// `PENDING`, `APPROVED`, …
+    pub status: String,
+    /// The instance `update_time` (Unix ms).
+    pub update_time: i64,
+    /// The instance fields, without `task_list` and `cc_list`.
+    pub instance: Value,
+    /// Tasks.
+    pub tasks: Vec<TaskRecord>,
+    /// CC entries.
+    pub ccs: Vec<CcRecord>,
+}
+
+/// Why an instance could not be rolled back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RollbackError {
+    /// No instance has this id.
+    #[error("no instance {0}")]
+    UnknownInstance(String),
+    /// The instance has no stored version with this number.
+    #[error("instance has no version {version}; versions are 1..={latest}")]
+    UnknownVersion {
+        /// The version asked for.
+        version: u32,
+        /// The newest stored version.
+        latest: u32,
+    },
 }
 
 /// A validated sync payload.
@@ -371,10 +414,11 @@ fn keep_immutable(new: &mut Value, old: &Value, immutable: &[&str]) {
     }
 }
 
-/// Instances by id.
+/// Instances by id, with every stored version.
 #[derive(Debug, Default)]
 pub(crate) struct InstanceStore {
     by_id: BTreeMap<String, InstanceRecord>,
+    versions: BTreeMap<String, Vec<InstanceVersion>>,
 }
 
 impl InstanceStore {
@@ -388,25 +432,60 @@ impl InstanceStore {
         validate(body, definitions)?;
         let push = InstancePush::parse(body).ok_or(ApiError::MalformedBody)?;
         let existing = self.by_id.remove(&push.instance_id);
-        let record = match (push.mode, existing) {
+        let mut record = match (push.mode, existing) {
             (UpdateMode::Update, Some(mut record)) => {
                 apply_update(&mut record, push, now_ms);
                 record
             }
             (_, existing) => apply_replace(existing, push, now_ms),
         };
+        if let Some(push) = record
+            .pushes
+            .last_mut()
+            .filter(|push| push.outcome == PushOutcome::Applied)
+        {
+            let history = self.versions.entry(record.instance_id.clone()).or_default();
+            let version = u32::try_from(history.len() + 1).unwrap_or(u32::MAX);
+            push.version = Some(version);
+            record.version = version;
+            history.push(InstanceVersion {
+                version,
+                stored_at_ms: now_ms,
+                status: record.status.clone(),
+                update_time: record.update_time,
+                instance: record.instance.clone(),
+                tasks: record.tasks.clone(),
+                ccs: record.ccs.clone(),
+            });
+        }
         self.by_id.insert(record.instance_id.clone(), record);
         Ok(json!({"data": body}))
     }
 
-    /// Answers `external_instances/check`: the instances and tasks whose versions differ.
-    pub(crate) fn check(&self, body: &Map<String, Value>) -> Result<Value, ApiError> {
+    /// Answers `external_instances/check` (§4.2): the instances and tasks whose versions differ.
+    /// An unknown instance comes back with `update_time: "0"` and no tasks; a known instance
+    /// with another `update_time` with its stored time and no tasks; otherwise each task with
+    /// another `update_time` with its stored time (`"0"` when unknown). In sync: no entry.
+    pub(crate) fn check(
+        &self,
+        body: &Map<String, Value>,
+        batch_limit: Option<NonZeroUsize>,
+    ) -> Result<Value, ApiError> {
         if let Some(field) = schema::first_type_error(body, &CHECK) {
             return Err(ApiError::ParameterType(field));
         }
         let violations = schema::first_layer_violations(body, &CHECK);
         if !violations.is_empty() {
             return Err(ApiError::FieldValidation(violations));
+        }
+        if let Some(limit) = batch_limit
+            && objects(body, "instances").count() > limit.get()
+        {
+            return Err(ApiError::FieldValidation(vec![Violation {
+                field: "instances".into(),
+                value: None,
+                problem: Problem::TooMany(limit.get()),
+            }]));
         }
         let mut diffs = Vec::new();
         for asked in objects(body, "instances") {
@@ -445,6 +524,54 @@ impl InstanceStore {
     pub(crate) fn records(&self) -> Vec<InstanceRecord> {
         self.by_id.values().cloned().collect()
     }
+
+    /// One instance.
+    pub(crate) fn record(&self, instance_id: &str) -> Option<InstanceRecord> {
+        self.by_id.get(instance_id).cloned()
+    }
+
+    /// Every stored version of an instance, oldest first.
+    pub(crate) fn versions(&self, instance_id: &str) -> Vec<InstanceVersion> {
+        self.versions.get(instance_id).cloned().unwrap_or_default()
+    }
+
+    /// Drops an instance and its versions; the next push of its id starts afresh.
+    pub(crate) fn forget(&mut self, instance_id: &str) -> Option<InstanceRecord> {
+        self.versions.remove(instance_id);
+        self.by_id.remove(instance_id)
+    }
+
+    /// Makes stored version `version` the instance's current state (its push log stays).
+    pub(crate) fn roll_back(
+        &mut self,
+        instance_id: &str,
+        version: u32,
+    ) -> Result<InstanceRecord, RollbackError> {
+        let record = self
+            .by_id
+            .get_mut(instance_id)
+            .ok_or_else(|| RollbackError::UnknownInstance(instance_id.to_owned()))?;
+        let history = self
+            .versions
+            .get(instance_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let stored = usize::try_from(version)
+            .ok()
+            .and_then(|version| version.checked_sub(1))
+            .and_then(|index| history.get(index))
+            .ok_or(RollbackError::UnknownVersion {
+                version,
+                latest: history.last().map_or(0, |latest| latest.version),
+            })?;
+        record.version = stored.version;
+        record.status.clone_from(&stored.status);
+        record.update_time = stored.update_time;
+        record.instance = stored.instance.clone();
+        record.tasks = stored.tasks.clone();
+        record.ccs = stored.ccs.clone();
+        Ok(record.clone())
+    }
 }
 
 fn apply_replace(
@@ -461,6 +588,7 @@ fn apply_replace(
     pushes.push(PushRecord {
         update_mode: push.mode,
         outcome: PushOutcome::Applied,
+        version: None,
         update_time: push.update_time,
         skipped_tasks: Vec::new(),
         skipped_ccs: Vec::new(),
@@ -471,6 +599,8 @@ fn apply_replace(
         approval_code,
         status: push.status,
         update_time: push.update_time,
+        // Numbered by the store once applied.
+        version: 0,
         instance: Value::Object(fields),
         tasks: push.tasks,
         ccs: push.ccs,
@@ -482,6 +612,7 @@ fn apply_update(record: &mut InstanceRecord, push: InstancePush, now_ms: i64) {
     let mut log = PushRecord {
         update_mode: UpdateMode::Update,
         outcome: PushOutcome::StaleIgnored,
+        version: None,
         update_time: push.update_time,
         skipped_tasks: Vec::new(),
         skipped_ccs: Vec::new(),

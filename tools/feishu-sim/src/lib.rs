@@ -12,13 +12,29 @@
 //! let sim = feishu_sim::Simulator::start(feishu_sim::SimConfig::default()).await?;
 //! let base_url = sim.base_url(); // point the Feishu client here
 //! // … exercise the client …
-//! let cards = sim.handle().state().messages;
+//! let cards = sim.handle().cards();
 //! # let _ = (base_url, cards);
 //! # Ok(()) }
 //! ```
+//!
+//! Without a socket, on a virtual clock (a deterministic simulation):
+//!
+//! ```
+//! use feishu_sim::{ManualClock, SimConfig, Simulator};
+//!
+//! let clock = ManualClock::new(1_700_000_000_000);
+//! let sim = Simulator::in_process(SimConfig::default(), clock.clone());
+//! let body = br#"{"app_id":"cli_feishusim000001","app_secret":"feishu-sim-secret"}"#;
+//! let answer = sim.exchange("POST", "/open-apis/auth/v3/tenant_access_token/internal", &[], body);
+//! assert_eq!(answer.status, 200);
+//! assert_eq!(answer.json().ok().and_then(|json| json["expire"].as_i64()), Some(7200));
+//! ```
 
 mod auth;
+mod cards;
+mod clock;
 mod definitions;
+mod exchange;
 mod faults;
 mod handle;
 mod i18n;
@@ -27,11 +43,14 @@ mod instances;
 mod messages;
 mod reply;
 mod schema;
+mod serve;
 mod server;
+mod settings;
 mod state;
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -39,13 +58,20 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use auth::TokenInfo;
+pub use cards::{CardButtons, CardCallback, Tap, TapAttachment, TapError, TapOutcome, TapRecord};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use definitions::DefinitionRecord;
+pub use exchange::SimResponse;
 pub use faults::{
-    FaultCommand, FaultCommandError, FaultKind, FaultRule, FaultsSnapshot, RandomFaults,
+    Fault, FaultCommand, FaultCommandError, FaultKind, FaultRule, FaultsSnapshot, RandomFaults,
 };
 pub use handle::SimHandle;
-pub use instances::{CcRecord, InstanceRecord, PushOutcome, PushRecord, TaskRecord, UpdateMode};
-pub use messages::{MessageRecord, StatusChange};
+pub use instances::{
+    CcRecord, InstanceRecord, InstanceVersion, PushOutcome, PushRecord, RollbackError, TaskRecord,
+    UpdateMode,
+};
+pub use messages::{MessageRecord, StatusChange, StatusSource};
+pub use settings::{DuplicateUuidAnswer, SettingsError, SimSettings, UnknownDuplicateUuidAnswer};
 pub use state::{RecordedRequest, StateSnapshot};
 
 /// App id accepted when none is configured.
@@ -64,18 +90,21 @@ pub struct SimConfig {
     pub app_secret: String,
     /// Lifetime of issued tenant tokens. Below 30 minutes, every token request issues a new one.
     pub token_lifetime: Duration,
-    /// Address to listen on; port 0 picks a free port.
+    /// Address to listen on; port 0 picks a free port (unused in process).
     pub bind: SocketAddr,
+    /// Behaviour choices at start (changeable at run time).
+    pub settings: SimSettings,
 }
 
 impl Default for SimConfig {
-    /// The default app on `127.0.0.1:0` with 2-hour tokens.
+    /// The default app on `127.0.0.1:0` with 2-hour tokens and default settings.
     fn default() -> Self {
         Self {
             app_id: DEFAULT_APP_ID.to_owned(),
             app_secret: DEFAULT_APP_SECRET.to_owned(),
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            settings: SimSettings::default(),
         }
     }
 }
@@ -87,6 +116,7 @@ impl fmt::Debug for SimConfig {
             .field("app_secret", &"<redacted>")
             .field("token_lifetime", &self.token_lifetime)
             .field("bind", &self.bind)
+            .field("settings", &self.settings)
             .finish()
     }
 }
@@ -102,9 +132,6 @@ pub enum SimError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The server stopped with an I/O error.
-    #[error("simulator server failed: {0}")]
-    Serve(#[source] std::io::Error),
     /// The server task panicked or was cancelled.
     #[error("simulator server task ended abnormally: {0}")]
     Task(#[source] tokio::task::JoinError),
@@ -114,7 +141,8 @@ pub enum SimError {
 pub struct Simulator;
 
 impl Simulator {
-    /// Binds `config.bind` and serves in a background task of the current Tokio runtime.
+    /// Binds `config.bind` and serves in a background task of the current Tokio runtime, on the
+    /// wall clock.
     pub async fn start(config: SimConfig) -> Result<RunningSimulator, SimError> {
         let bind = config.bind;
         let listener = TcpListener::bind(bind)
@@ -123,23 +151,24 @@ impl Simulator {
         let addr = listener
             .local_addr()
             .map_err(|source| SimError::Bind { addr: bind, source })?;
-        let handle = SimHandle::new(config);
+        let handle = SimHandle::new(config, Arc::new(SystemClock));
         let router = server::router(handle.clone());
+        // Either an explicit stop or the sender being dropped ends the server.
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    // Either an explicit stop or the sender being dropped ends the server.
-                    let _ = stopped.await;
-                })
-                .await
-        });
+        let task = tokio::spawn(serve::serve(listener, router, stopped));
         Ok(RunningSimulator {
             addr,
             handle,
             stop: Some(stop),
             task: Some(task),
         })
+    }
+
+    /// A simulator without a server, answering [`SimHandle::exchange`] synchronously on
+    /// `clock` (a [`ManualClock`], a closure returning Unix ms, …). Ids, log ids and answers
+    /// depend only on the request sequence and the clock. Needs no Tokio runtime.
+    pub fn in_process(config: SimConfig, clock: impl Clock) -> SimHandle {
+        SimHandle::new(config, Arc::new(clock))
     }
 }
 
@@ -148,7 +177,7 @@ pub struct RunningSimulator {
     addr: SocketAddr,
     handle: SimHandle,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
+    task: Option<JoinHandle<()>>,
 }
 
 impl RunningSimulator {
@@ -173,7 +202,7 @@ impl RunningSimulator {
             let _ = stop.send(());
         }
         match self.task.take() {
-            Some(task) => task.await.map_err(SimError::Task)?.map_err(SimError::Serve),
+            Some(task) => task.await.map_err(SimError::Task),
             None => Ok(()),
         }
     }

@@ -4,11 +4,14 @@
 //! line per API request on stderr (`RUST_LOG` filters).
 
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroUsize;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use feishu_sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, SimConfig, Simulator};
+use feishu_sim::{
+    DEFAULT_APP_ID, DEFAULT_APP_SECRET, DuplicateUuidAnswer, SimConfig, SimSettings, Simulator,
+};
 use tracing_subscriber::EnvFilter;
 
 /// A local Feishu OpenAPI simulator (token, third-party approval, approval bot cards).
@@ -30,6 +33,12 @@ struct Cli {
     /// Tenant token lifetime in seconds.
     #[arg(long, env = "FEISHU_SIM_TOKEN_LIFETIME_SECS", default_value_t = 7200)]
     token_lifetime_secs: u64,
+    /// What message/send answers to a uuid repeated within the hour: first_id, none or new_id.
+    #[arg(long, env = "FEISHU_SIM_DUPLICATE_UUID", default_value_t = DuplicateUuidAnswer::FirstId)]
+    duplicate_uuid: DuplicateUuidAnswer,
+    /// Most instances per external_instances/check call (default: no limit).
+    #[arg(long, env = "FEISHU_SIM_CHECK_BATCH_LIMIT")]
+    check_batch_limit: Option<NonZeroUsize>,
 }
 
 /// Resolves on Ctrl-C, or SIGTERM on Unix.
@@ -69,6 +78,10 @@ async fn main() -> ExitCode {
         app_secret: cli.app_secret,
         token_lifetime: Duration::from_secs(cli.token_lifetime_secs),
         bind: SocketAddr::new(cli.host, cli.port),
+        settings: SimSettings {
+            duplicate_uuid: cli.duplicate_uuid,
+            check_batch_limit: cli.check_batch_limit,
+        },
     };
     let simulator = match Simulator::start(config).await {
         Ok(simulator) => simulator,

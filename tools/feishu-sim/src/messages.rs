@@ -4,18 +4,23 @@
 //! These legacy APIs report every request problem as code 60001 with HTTP 200 and a short
 //! message (`no Status error`, `actionUrls incomplete error`); only JSON type mistakes get the
 //! gateway's 9499. `i18n_resources[].texts` is a map here, unlike the v4 APIs.
+//!
+//! Each card keeps what its recipient sees: its status, whether its quick-approval buttons are
+//! live, and every status and tap it had (see [`crate::cards`]).
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::cards::{self, CardButtons, CardCallback, Tap, TapError, TapOutcome, TapRecord};
 use crate::i18n;
 use crate::ids;
 use crate::reply::ApiError;
 use crate::schema::{self, Field, ObjectSpec, Problem, Shape, Violation};
+use crate::settings::DuplicateUuidAnswer;
 
-/// A reused `uuid` within this window returns the first message instead of sending again.
+/// A reused `uuid` within this window delivers nothing.
 const UUID_WINDOW_MS: i64 = 60 * 60 * 1000;
 /// Only messages younger than this can be updated.
 const UPDATE_WINDOW_MS: i64 = 30 * 24 * 60 * 60 * 1000;
@@ -191,11 +196,25 @@ static UPDATE: ObjectSpec = ObjectSpec {
     one_of: &[],
 };
 
+/// Who set a card's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusSource {
+    /// `message/send` (always `PENDING`).
+    Sent,
+    /// A `message/update` call.
+    Update,
+    /// Feishu itself, after a tap's callback succeeded: the button's `next_status` (§2.4).
+    NextStatus,
+}
+
 /// One status a card has had.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusChange {
-    /// `PENDING` (as sent), then the `status` of each update.
+    /// `PENDING` (as sent), then the status each update or `next_status` set.
     pub status: String,
+    /// Who set it.
+    pub source: StatusSource,
     /// `status_name` of a `CUSTOM` update.
     pub status_name: Option<String>,
     /// `detail_action_name` of a `CUSTOM` update.
@@ -221,16 +240,55 @@ pub struct MessageRecord {
     pub action_callback: Option<Value>,
     /// The card's quick-approval buttons.
     pub action_configs: Vec<Value>,
-    /// The current card status (`PENDING` until updated).
+    /// The current card status: `PENDING` until `message/update` or a button's `next_status`
+    /// sets one of §5.2's statuses.
     pub status: String,
+    /// Whether the quick-approval buttons can be tapped, and if not, why.
+    pub buttons: CardButtons,
+    /// Whether `message/update` can still change it now: template 1008 and at most 30 days old
+    /// by the simulator clock (§5.2).
+    pub updatable: bool,
     /// Every status, oldest first.
     pub status_history: Vec<StatusChange>,
+    /// Every tap on its buttons, oldest first.
+    pub taps: Vec<TapRecord>,
     /// When it was sent (simulator clock, Unix ms).
     pub sent_at_ms: i64,
     /// Later sends with the same `uuid` that delivered nothing.
     pub duplicate_sends: u32,
+    /// The fresh ids answered to those repeats (settings `duplicate_uuid: new_id`); they name no
+    /// card.
+    pub duplicate_message_ids: Vec<String>,
     /// The send request body.
     pub message: Value,
+}
+
+impl MessageRecord {
+    /// Whether a button can be tapped now.
+    pub fn buttons_live(&self) -> bool {
+        self.buttons == CardButtons::Live
+    }
+
+    /// Whether `message/update` may change the card at `now_ms` (§5.2).
+    fn updatable_at(&self, now_ms: i64) -> bool {
+        self.template_id == UPDATABLE_TEMPLATE && now_ms - self.sent_at_ms <= UPDATE_WINDOW_MS
+    }
+
+    /// The card as it looks at `now_ms`.
+    fn view(&self, now_ms: i64) -> Self {
+        let mut card = self.clone();
+        card.updatable = self.updatable_at(now_ms);
+        card
+    }
+
+    /// Shows `change`; a status replaces the buttons.
+    fn set_status(&mut self, change: StatusChange) {
+        self.status.clone_from(&change.status);
+        if self.buttons != CardButtons::Absent {
+            self.buttons = CardButtons::Replaced;
+        }
+        self.status_history.push(change);
+    }
 }
 
 /// Sent cards and the uuid index.
@@ -385,6 +443,7 @@ impl MessageStore {
         &mut self,
         body: &Map<String, Value>,
         now_ms: i64,
+        duplicate_answer: DuplicateUuidAnswer,
     ) -> Result<Value, ApiError> {
         if let Some(field) = schema::first_type_error(body, &SEND) {
             return Err(ApiError::ParameterType(field));
@@ -400,10 +459,28 @@ impl MessageStore {
             .filter(|earlier| now_ms - earlier.sent_at_ms < UUID_WINDOW_MS)
         {
             earlier.duplicate_sends += 1;
-            return Ok(json!({"message_id": earlier.message_id}));
+            return Ok(match duplicate_answer {
+                DuplicateUuidAnswer::FirstId => json!({"message_id": earlier.message_id}),
+                DuplicateUuidAnswer::None => json!({}),
+                DuplicateUuidAnswer::NewId => {
+                    self.sent += 1;
+                    let unused = ids::message_id(self.sent);
+                    earlier.duplicate_message_ids.push(unused.clone());
+                    json!({ "message_id": unused })
+                }
+            });
         }
         self.sent += 1;
         let message_id = ids::message_id(self.sent);
+        let action_configs: Vec<Value> = objects(body, "action_configs")
+            .into_iter()
+            .map(|config| Value::Object(config.clone()))
+            .collect();
+        let buttons = if action_configs.is_empty() {
+            CardButtons::Absent
+        } else {
+            CardButtons::Live
+        };
         let record = MessageRecord {
             message_id: message_id.clone(),
             template_id: template_id.to_owned(),
@@ -414,19 +491,21 @@ impl MessageStore {
                 .get("action_callback")
                 .filter(|v| !v.is_null())
                 .cloned(),
-            action_configs: objects(body, "action_configs")
-                .into_iter()
-                .map(|config| Value::Object(config.clone()))
-                .collect(),
+            action_configs,
             status: INITIAL_STATUS.to_owned(),
+            buttons,
+            updatable: template_id == UPDATABLE_TEMPLATE,
             status_history: vec![StatusChange {
                 status: INITIAL_STATUS.to_owned(),
+                source: StatusSource::Sent,
                 status_name: None,
                 detail_action_name: None,
                 at_ms: now_ms,
             }],
+            taps: Vec::new(),
             sent_at_ms: now_ms,
             duplicate_sends: 0,
+            duplicate_message_ids: Vec::new(),
             message: Value::Object(body.clone()),
         };
         if let Some(uuid) = uuid {
@@ -458,7 +537,7 @@ impl MessageStore {
                 "only template {UPDATABLE_TEMPLATE} messages can be updated"
             )));
         }
-        if now_ms - record.sent_at_ms > UPDATE_WINDOW_MS {
+        if !record.updatable_at(now_ms) {
             return Err(bot_error(
                 "message is older than 30 days and can no longer be updated",
             ));
@@ -466,10 +545,9 @@ impl MessageStore {
         let mut used = Vec::new();
         schema::i18n_keys_used(body, &UPDATE, &mut used);
         check_keys(body, &used)?;
-        let status = text(body, "status").unwrap_or_default().to_owned();
-        record.status.clone_from(&status);
-        record.status_history.push(StatusChange {
-            status,
+        record.set_status(StatusChange {
+            status: text(body, "status").unwrap_or_default().to_owned(),
+            source: StatusSource::Update,
             status_name: text(body, "status_name").map(str::to_owned),
             detail_action_name: text(body, "detail_action_name").map(str::to_owned),
             at_ms: now_ms,
@@ -477,9 +555,84 @@ impl MessageStore {
         Ok(json!({"message_id": record.message_id}))
     }
 
-    /// Every card, in sending order.
-    pub(crate) fn records(&self) -> Vec<MessageRecord> {
-        self.by_id.values().cloned().collect()
+    /// The callback of a tap on a card's button; records the tap (unsettled).
+    pub(crate) fn tap(
+        &mut self,
+        message_id: &str,
+        tap: &Tap,
+        now_ms: i64,
+    ) -> Result<CardCallback, TapError> {
+        let card = self
+            .by_id
+            .get_mut(message_id)
+            .ok_or_else(|| TapError::UnknownCard(message_id.to_owned()))?;
+        let number = u32::try_from(card.taps.len()).map_or(u32::MAX, |taps| taps + 1);
+        let (callback, operator) = cards::callback(card, tap, number)?;
+        card.taps.push(TapRecord {
+            tap: number,
+            action_type: tap.action_type.clone(),
+            user_id: operator,
+            at_ms: now_ms,
+            outcome: None,
+        });
+        Ok(callback)
+    }
+
+    /// Applies a tap's outcome to its card (§2.4); the card afterwards.
+    pub(crate) fn settle_tap(
+        &mut self,
+        message_id: &str,
+        tap: u32,
+        outcome: TapOutcome,
+        now_ms: i64,
+    ) -> Result<MessageRecord, TapError> {
+        let card = self
+            .by_id
+            .get_mut(message_id)
+            .ok_or_else(|| TapError::UnknownCard(message_id.to_owned()))?;
+        let record = usize::try_from(tap)
+            .ok()
+            .and_then(|tap| tap.checked_sub(1))
+            .and_then(|index| card.taps.get_mut(index))
+            .ok_or(TapError::UnknownTap(tap))?;
+        if record.outcome.is_some() {
+            return Err(TapError::AlreadySettled(tap));
+        }
+        record.outcome = Some(outcome);
+        let action_type = record.action_type.clone();
+        match outcome {
+            TapOutcome::Succeeded => {
+                let next_status = cards::button(card, &action_type)
+                    .and_then(|config| config.get("next_status"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                if let Some(status) = next_status {
+                    card.set_status(StatusChange {
+                        status,
+                        source: StatusSource::NextStatus,
+                        status_name: None,
+                        detail_action_name: None,
+                        at_ms: now_ms,
+                    });
+                }
+            }
+            TapOutcome::Failed => {
+                if card.buttons == CardButtons::Live {
+                    card.buttons = CardButtons::Degraded;
+                }
+            }
+        }
+        Ok(card.view(now_ms))
+    }
+
+    /// The card `message_id` as it looks at `now_ms`.
+    pub(crate) fn record(&self, message_id: &str, now_ms: i64) -> Option<MessageRecord> {
+        self.by_id.get(message_id).map(|card| card.view(now_ms))
+    }
+
+    /// Every card as it looks at `now_ms`, in sending order.
+    pub(crate) fn records(&self, now_ms: i64) -> Vec<MessageRecord> {
+        self.by_id.values().map(|card| card.view(now_ms)).collect()
     }
 }
 

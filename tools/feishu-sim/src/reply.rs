@@ -53,8 +53,8 @@ pub(crate) enum ApiError {
     /// 99991400: rate limited (HTTP 429 with `x-ogw-ratelimit-*` headers).
     #[error("request trigger frequency limit")]
     RateLimited {
-        /// Seconds until the limit resets (`x-ogw-ratelimit-reset`).
-        reset_secs: u64,
+        /// Seconds until the limit resets (`x-ogw-ratelimit-reset`); `None` leaves the header out.
+        reset_secs: Option<u64>,
     },
     /// 1395001: Feishu's transient server error.
     #[error("There have been some errors. Please try again later")]
@@ -157,9 +157,11 @@ impl Reply {
             reply
                 .headers
                 .push(("x-ogw-ratelimit-limit", RATE_LIMIT_PER_SECOND.to_string()));
-            reply
-                .headers
-                .push(("x-ogw-ratelimit-reset", reset_secs.to_string()));
+            if let Some(reset_secs) = reset_secs {
+                reply
+                    .headers
+                    .push(("x-ogw-ratelimit-reset", reset_secs.to_string()));
+            }
         }
         reply
     }
@@ -182,20 +184,31 @@ impl Reply {
         self.body.get("code").and_then(Value::as_i64).unwrap_or(0)
     }
 
-    /// The HTTP response: body with `error.log_id` on failures, `X-Tt-Logid` and `X-Request-Id`.
-    pub(crate) fn into_response(mut self, log_id: &str) -> Response {
+    /// Status, headers and JSON body: `error.log_id` on failures, `content-type`,
+    /// `X-Tt-Logid` and `X-Request-Id`.
+    pub(crate) fn into_parts(
+        mut self,
+        log_id: &str,
+    ) -> (StatusCode, Vec<(&'static str, String)>, Vec<u8>) {
         if let Some(Value::Object(detail)) = self.body.get_mut("error") {
             detail.insert("log_id".into(), json!(log_id));
         }
-        let mut response = (self.status, axum::Json(Value::Object(self.body))).into_response();
-        let headers = response.headers_mut();
-        let extra = self.headers.into_iter().chain([
-            ("x-tt-logid", log_id.to_owned()),
-            ("x-request-id", log_id.to_owned()),
-        ]);
-        for (name, value) in extra {
+        let body = Value::Object(self.body).to_string().into_bytes();
+        let mut headers = vec![("content-type", "application/json".to_owned())];
+        headers.extend(self.headers);
+        headers.push(("x-tt-logid", log_id.to_owned()));
+        headers.push(("x-request-id", log_id.to_owned()));
+        (self.status, headers, body)
+    }
+
+    /// The HTTP response of [`Reply::into_parts`].
+    pub(crate) fn into_response(self, log_id: &str) -> Response {
+        let (status, headers, body) = self.into_parts(log_id);
+        let mut response = (status, body).into_response();
+        let response_headers = response.headers_mut();
+        for (name, value) in headers {
             if let Ok(value) = HeaderValue::from_str(&value) {
-                headers.insert(HeaderName::from_static(name), value);
+                response_headers.insert(HeaderName::from_static(name), value);
             }
         }
         response

@@ -1,21 +1,23 @@
 //! The HTTP surface: Feishu's API paths (anything outside `/_sim/`) and the `/_sim/` admin API.
+//! Feishu's APIs run through the same pipeline as [`SimHandle::exchange`](crate::SimHandle::exchange);
+//! only the transport is added here (sleeping a slow fault, dropping a lost answer).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
 
-use crate::faults::{FaultCommand, FaultKind};
+use crate::cards::{Tap, TapError, TapOutcome};
+use crate::exchange::{ApiCall, FaultSource};
+use crate::faults::FaultCommand;
 use crate::handle::SimHandle;
-use crate::reply::{ApiError, Reply};
-use crate::state::{RecordedRequest, recorded_body};
+use crate::instances::RollbackError;
 
 /// `tenant_access_token` for self-built apps.
 pub(crate) const TOKEN_PATH: &str = "/open-apis/auth/v3/tenant_access_token/internal";
@@ -53,7 +55,8 @@ pub(crate) enum ApiRoute {
 }
 
 impl Route {
-    fn from_path(path: &str) -> Option<Self> {
+    /// The API at exactly `path`, if it is one.
+    pub(crate) fn from_path(path: &str) -> Option<Self> {
         Some(match path {
             TOKEN_PATH => Self::TenantToken,
             EXTERNAL_APPROVALS_PATH => Self::Api(ApiRoute::ExternalApprovals),
@@ -66,11 +69,38 @@ impl Route {
     }
 }
 
+/// Marks a response whose answer is lost: the connection is closed instead of sending it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AnswerLost;
+
 /// The simulator's router over `handle`.
 pub(crate) fn router(handle: SimHandle) -> Router {
     Router::new()
         .route("/_sim/requests", get(admin_requests))
         .route("/_sim/state", get(admin_state))
+        .route("/_sim/cards", get(admin_cards))
+        .route("/_sim/cards/{message_id}", get(admin_card))
+        .route("/_sim/cards/{message_id}/tap", post(admin_tap))
+        .route(
+            "/_sim/cards/{message_id}/taps/{tap}",
+            post(admin_settle_tap),
+        )
+        .route(
+            "/_sim/instances/{instance_id}",
+            get(admin_instance).delete(admin_forget_instance),
+        )
+        .route(
+            "/_sim/instances/{instance_id}/versions",
+            get(admin_instance_versions),
+        )
+        .route(
+            "/_sim/instances/{instance_id}/rollback",
+            post(admin_roll_back_instance),
+        )
+        .route(
+            "/_sim/settings",
+            get(admin_settings).post(admin_change_settings),
+        )
         .route(
             "/_sim/faults",
             get(admin_faults)
@@ -84,25 +114,6 @@ pub(crate) fn router(handle: SimHandle) -> Router {
         .with_state(handle)
 }
 
-/// Header names and values, lower-case, without `authorization`.
-fn recorded_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
-    let mut recorded = BTreeMap::new();
-    for (name, value) in headers {
-        if name == header::AUTHORIZATION {
-            continue;
-        }
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        recorded
-            .entry(name.as_str().to_owned())
-            .and_modify(|existing: &mut String| {
-                existing.push_str(", ");
-                existing.push_str(&value);
-            })
-            .or_insert(value);
-    }
-    recorded
-}
-
 /// Every request outside the admin routes: Feishu's APIs, or a Feishu-style 404.
 async fn feishu_api(
     State(sim): State<SimHandle>,
@@ -111,54 +122,28 @@ async fn feishu_api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let path = uri.path();
-    if path.starts_with(ADMIN_PREFIX) {
+    if uri.path().starts_with(ADMIN_PREFIX) {
         return admin_error(StatusCode::NOT_FOUND, "no such admin endpoint");
     }
-    let route = Route::from_path(path).filter(|_| method == Method::POST);
-    let (seq, log_id, fault) = {
-        let mut state = sim.lock();
-        let (seq, log_id) = state.begin_request();
-        let fault = route.and_then(|_| state.take_fault(path));
-        (seq, log_id, fault)
-    };
-    if let Some(slow) = fault.filter(|fault| fault.kind == FaultKind::Slow) {
-        tokio::time::sleep(Duration::from_millis(slow.delay_ms)).await;
+    let path_and_query = uri
+        .path_and_query()
+        .map_or_else(|| uri.path(), |path_and_query| path_and_query.as_str());
+    let mut call = ApiCall::new(method.as_str(), path_and_query, &body);
+    for (name, value) in &headers {
+        call.add_header(name.as_str(), &String::from_utf8_lossy(value.as_bytes()));
     }
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok());
-    let reply = {
-        let mut state = sim.lock();
-        let reply = match route {
-            Some(route) => state.handle(route, fault, authorization, &body),
-            None => Reply::error(&ApiError::NotFound),
-        };
-        let at_ms = state.now_ms();
-        state.record(RecordedRequest {
-            seq,
-            at_ms,
-            method: method.to_string(),
-            path: path.to_owned(),
-            query: uri.query().map(str::to_owned),
-            headers: recorded_headers(&headers),
-            body: recorded_body(&body),
-            http_status: reply.status().as_u16(),
-            code: reply.code(),
-            fault: fault.map(|fault| fault.kind),
-            log_id: log_id.clone(),
-        });
-        reply
-    };
-    tracing::info!(
-        %method,
-        path,
-        status = reply.status().as_u16(),
-        code = reply.code(),
-        fault = ?fault.map(|fault| fault.kind),
-        "feishu-sim request"
-    );
-    reply.into_response(&log_id)
+    let admission = sim.lock().admit(&call, FaultSource::Rules);
+    let delay = admission.delay();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let answer = sim.lock().answer(&call, admission);
+    let lost = answer.lost;
+    let mut response = answer.reply.into_response(&answer.log_id);
+    if lost {
+        response.extensions_mut().insert(AnswerLost);
+    }
+    response
 }
 
 fn admin_error(status: StatusCode, message: &str) -> Response {
@@ -167,6 +152,23 @@ fn admin_error(status: StatusCode, message: &str) -> Response {
 
 fn admin_ok() -> Response {
     axum::Json(json!({"ok": true})).into_response()
+}
+
+fn admin_json<T: Serialize>(value: &T) -> Response {
+    axum::Json(value).into_response()
+}
+
+/// A 400 naming what is wrong with an admin request body.
+fn bad_request(error: &serde_json::Error) -> Response {
+    admin_error(StatusCode::BAD_REQUEST, &error.to_string())
+}
+
+fn tap_error(error: &TapError) -> Response {
+    let status = match error {
+        TapError::UnknownCard(_) | TapError::UnknownTap(_) => StatusCode::NOT_FOUND,
+        _ => StatusCode::CONFLICT,
+    };
+    admin_error(status, &error.to_string())
 }
 
 /// `GET /_sim/requests?path=…`
@@ -188,6 +190,134 @@ async fn admin_requests(
 
 async fn admin_state(State(sim): State<SimHandle>) -> Response {
     axum::Json(sim.state()).into_response()
+}
+
+async fn admin_cards(State(sim): State<SimHandle>) -> Response {
+    admin_json(&sim.cards())
+}
+
+async fn admin_card(State(sim): State<SimHandle>, Path(message_id): Path<String>) -> Response {
+    match sim.card(&message_id) {
+        Some(card) => admin_json(&card),
+        None => tap_error(&TapError::UnknownCard(message_id)),
+    }
+}
+
+async fn admin_tap(
+    State(sim): State<SimHandle>,
+    Path(message_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let tap: Tap = match serde_json::from_slice(&body) {
+        Ok(tap) => tap,
+        Err(error) => return bad_request(&error),
+    };
+    match sim.tap(&message_id, &tap) {
+        Ok(callback) => admin_json(&callback),
+        Err(error) => tap_error(&error),
+    }
+}
+
+/// `POST /_sim/cards/{message_id}/taps/{tap}` body: the outcome, or the callback's HTTP status.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TapSettlement {
+    outcome: Option<TapOutcome>,
+    http_status: Option<u16>,
+}
+
+async fn admin_settle_tap(
+    State(sim): State<SimHandle>,
+    Path((message_id, tap)): Path<(String, u32)>,
+    body: Bytes,
+) -> Response {
+    let settlement: TapSettlement = match serde_json::from_slice(&body) {
+        Ok(settlement) => settlement,
+        Err(error) => return bad_request(&error),
+    };
+    let outcome = match (settlement.outcome, settlement.http_status) {
+        (Some(outcome), None) => outcome,
+        (None, Some(status)) => TapOutcome::from_http_status(status),
+        _ => {
+            return admin_error(
+                StatusCode::BAD_REQUEST,
+                "expected {\"outcome\": \"succeeded\"|\"failed\"} or {\"http_status\": <status>}",
+            );
+        }
+    };
+    match sim.settle_tap(&message_id, tap, outcome) {
+        Ok(card) => admin_json(&card),
+        Err(error) => tap_error(&error),
+    }
+}
+
+fn rollback_error(error: &RollbackError) -> Response {
+    admin_error(StatusCode::NOT_FOUND, &error.to_string())
+}
+
+async fn admin_instance(State(sim): State<SimHandle>, Path(instance_id): Path<String>) -> Response {
+    match sim.instance(&instance_id) {
+        Some(instance) => admin_json(&instance),
+        None => rollback_error(&RollbackError::UnknownInstance(instance_id)),
+    }
+}
+
+async fn admin_forget_instance(
+    State(sim): State<SimHandle>,
+    Path(instance_id): Path<String>,
+) -> Response {
+    match sim.forget_instance(&instance_id) {
+        Some(forgotten) => admin_json(&forgotten),
+        None => rollback_error(&RollbackError::UnknownInstance(instance_id)),
+    }
+}
+
+async fn admin_instance_versions(
+    State(sim): State<SimHandle>,
+    Path(instance_id): Path<String>,
+) -> Response {
+    admin_json(&sim.instance_versions(&instance_id))
+}
+
+/// `POST /_sim/instances/{instance_id}/rollback` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rollback {
+    version: u32,
+}
+
+async fn admin_roll_back_instance(
+    State(sim): State<SimHandle>,
+    Path(instance_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let rollback: Rollback = match serde_json::from_slice(&body) {
+        Ok(rollback) => rollback,
+        Err(error) => return bad_request(&error),
+    };
+    match sim.roll_back_instance(&instance_id, rollback.version) {
+        Ok(instance) => admin_json(&instance),
+        Err(error) => rollback_error(&error),
+    }
+}
+
+async fn admin_settings(State(sim): State<SimHandle>) -> Response {
+    admin_json(&sim.settings())
+}
+
+async fn admin_change_settings(State(sim): State<SimHandle>, body: Bytes) -> Response {
+    let changes: Map<String, Value> = match serde_json::from_slice(&body) {
+        Ok(changes) => changes,
+        Err(error) => return bad_request(&error),
+    };
+    let mut state = sim.lock();
+    match state.settings().merged(changes) {
+        Ok(settings) => {
+            state.set_settings(settings);
+            admin_json(&settings)
+        }
+        Err(error) => admin_error(StatusCode::BAD_REQUEST, &error.to_string()),
+    }
 }
 
 async fn admin_faults(State(sim): State<SimHandle>) -> Response {

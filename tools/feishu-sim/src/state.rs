@@ -2,20 +2,25 @@
 //! log and pending faults, plus the request pipeline that runs over them.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::SimConfig;
 use crate::auth::{AppCredentials, TokenInfo, TokenStore};
+use crate::cards::{CardCallback, Tap, TapError, TapOutcome};
+use crate::clock::{Clock, millis_i64};
 use crate::definitions::{DefinitionRecord, DefinitionStore};
-use crate::faults::{ChosenFault, FaultBoard, FaultCommand, FaultKind, FaultsSnapshot};
+use crate::exchange::{Admission, Answer, ApiCall, FaultSource};
+use crate::faults::{Fault, FaultBoard, FaultCommand, FaultKind, FaultsSnapshot};
 use crate::ids;
-use crate::instances::{InstanceRecord, InstanceStore};
+use crate::instances::{InstanceRecord, InstanceStore, InstanceVersion, RollbackError};
 use crate::messages::{MessageRecord, MessageStore};
 use crate::reply::{ApiError, Reply};
 use crate::server::{ApiRoute, Route};
+use crate::settings::SimSettings;
 
 /// Shown instead of secrets in the request log.
 const REDACTED: &str = "<redacted>";
@@ -67,6 +72,8 @@ pub struct StateSnapshot {
 /// The mutable simulator state, kept behind one mutex.
 pub(crate) struct SimState {
     config: SimConfig,
+    settings: SimSettings,
+    clock: Arc<dyn Clock>,
     clock_offset_ms: i64,
     requests_seen: u64,
     tokens: TokenStore,
@@ -75,10 +82,6 @@ pub(crate) struct SimState {
     messages: MessageStore,
     requests: Vec<RecordedRequest>,
     faults: FaultBoard,
-}
-
-fn millis_i64(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A JSON object body, or 9499.
@@ -90,7 +93,7 @@ fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
 }
 
 /// The body as recorded: JSON with secrets redacted, else text, else null.
-pub(crate) fn recorded_body(body: &[u8]) -> Value {
+fn recorded_body(body: &[u8]) -> Value {
     if body.is_empty() {
         return Value::Null;
     }
@@ -105,25 +108,29 @@ pub(crate) fn recorded_body(body: &[u8]) -> Value {
     }
 }
 
-/// The error an injected fault answers with (`None` for slow, which answers normally).
-fn fault_error(fault: ChosenFault) -> Option<ApiError> {
+/// The error an injected fault answers with (`None` for slow and answer-lost, which apply the
+/// request normally).
+fn fault_error(fault: Fault) -> Option<ApiError> {
     match fault.kind {
         FaultKind::Http500 => Some(ApiError::Internal),
         FaultKind::RateLimit => Some(ApiError::RateLimited {
-            reset_secs: fault.reset_secs,
+            reset_secs: Some(fault.reset_secs),
         }),
+        FaultKind::RateLimitWithoutReset => Some(ApiError::RateLimited { reset_secs: None }),
         FaultKind::TokenInvalid => Some(ApiError::InvalidToken { http_ok: true }),
         FaultKind::Code1395001 => Some(ApiError::ServerBusy),
-        FaultKind::Slow => None,
+        FaultKind::Slow | FaultKind::AnswerLost => None,
     }
 }
 
 impl SimState {
-    /// A fresh state for `config`.
-    pub(crate) fn new(config: SimConfig) -> Self {
+    /// A fresh state for `config`, on `clock`.
+    pub(crate) fn new(config: SimConfig, clock: Arc<dyn Clock>) -> Self {
         Self {
             tokens: TokenStore::new(millis_i64(config.token_lifetime)),
+            settings: config.settings,
             config,
+            clock,
             clock_offset_ms: 0,
             requests_seen: 0,
             definitions: DefinitionStore::default(),
@@ -134,38 +141,82 @@ impl SimState {
         }
     }
 
-    /// The simulator clock: wall-clock Unix ms plus every `advance_clock`.
+    /// The simulator clock: the injected clock plus every `advance_clock`.
     pub(crate) fn now_ms(&self) -> i64 {
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(millis_i64)
-            .unwrap_or_default();
-        wall.saturating_add(self.clock_offset_ms)
+        self.clock.now_ms().saturating_add(self.clock_offset_ms)
     }
 
-    /// Numbers a new request: its sequence number and log id.
-    pub(crate) fn begin_request(&mut self) -> (u64, String) {
+    /// Numbers a request and picks its fault (only requests to a known API get one). A token
+    /// fault also invalidates every issued token, as a real revocation would.
+    pub(crate) fn admit(&mut self, call: &ApiCall<'_>, source: FaultSource) -> Admission {
         self.requests_seen += 1;
         let seq = self.requests_seen;
-        (seq, ids::log_id(self.now_ms(), seq))
-    }
-
-    /// The fault for this request to a known API `path`, if one is pending. A token fault also
-    /// invalidates every issued token, as a real revocation would.
-    pub(crate) fn take_fault(&mut self, path: &str) -> Option<ChosenFault> {
-        let fault = self.faults.take(path)?;
-        if fault.kind == FaultKind::TokenInvalid {
+        let log_id = ids::log_id(self.now_ms(), seq);
+        let route = call.route();
+        let fault = match (route, source) {
+            (None, _) => None,
+            (Some(_), FaultSource::Rules) => self.faults.take(call.path),
+            (Some(_), FaultSource::Caller(fault)) => fault,
+        };
+        if fault.is_some_and(|fault| fault.kind == FaultKind::TokenInvalid) {
             let now_ms = self.now_ms();
             self.tokens.expire_all(now_ms);
         }
-        Some(fault)
+        Admission {
+            seq,
+            log_id,
+            route,
+            fault,
+        }
     }
 
-    /// Answers one POST to a known API route (after any fault turned out to be just a delay).
-    pub(crate) fn handle(
+    /// Answers an admitted request (after any slow fault's delay) and records it.
+    pub(crate) fn answer(&mut self, call: &ApiCall<'_>, admission: Admission) -> Answer {
+        let Admission {
+            seq,
+            log_id,
+            route,
+            fault,
+        } = admission;
+        let reply = match route {
+            Some(route) => self.handle(route, fault, call.authorization.as_deref(), call.body),
+            None => Reply::error(&ApiError::NotFound),
+        };
+        let fault_kind = fault.map(|fault| fault.kind);
+        let at_ms = self.now_ms();
+        self.requests.push(RecordedRequest {
+            seq,
+            at_ms,
+            method: call.method.to_owned(),
+            path: call.path.to_owned(),
+            query: call.query.map(str::to_owned),
+            headers: call.headers.clone(),
+            body: recorded_body(call.body),
+            http_status: reply.status().as_u16(),
+            code: reply.code(),
+            fault: fault_kind,
+            log_id: log_id.clone(),
+        });
+        tracing::info!(
+            method = call.method,
+            path = call.path,
+            status = reply.status().as_u16(),
+            code = reply.code(),
+            fault = ?fault_kind,
+            "feishu-sim request"
+        );
+        Answer {
+            reply,
+            log_id,
+            lost: fault_kind == Some(FaultKind::AnswerLost),
+        }
+    }
+
+    /// Answers one POST to a known API route.
+    fn handle(
         &mut self,
         route: Route,
-        fault: Option<ChosenFault>,
+        fault: Option<Fault>,
         authorization: Option<&str>,
         body: &[u8],
     ) -> Reply {
@@ -201,15 +252,12 @@ impl SimState {
         match api {
             ApiRoute::ExternalApprovals => self.definitions.upsert(body),
             ApiRoute::ExternalInstances => self.instances.sync(body, &self.definitions, now_ms),
-            ApiRoute::CheckInstances => self.instances.check(body),
-            ApiRoute::SendMessage => self.messages.send(body, now_ms),
+            ApiRoute::CheckInstances => self.instances.check(body, self.settings.check_batch_limit),
+            ApiRoute::SendMessage => self
+                .messages
+                .send(body, now_ms, self.settings.duplicate_uuid),
             ApiRoute::UpdateMessage => self.messages.update(body, now_ms),
         }
-    }
-
-    /// Appends to the request log.
-    pub(crate) fn record(&mut self, request: RecordedRequest) {
-        self.requests.push(request);
     }
 
     /// The request log in arrival order, optionally only requests to `path`.
@@ -232,9 +280,70 @@ impl SimState {
             tokens: self.tokens.snapshot(now_ms),
             definitions: self.definitions.records(),
             instances: self.instances.records(),
-            messages: self.messages.records(),
+            messages: self.messages.records(now_ms),
             faults: self.faults.snapshot(),
         }
+    }
+
+    /// Every bot card, in sending order.
+    pub(crate) fn cards(&self) -> Vec<MessageRecord> {
+        self.messages.records(self.now_ms())
+    }
+
+    /// One bot card.
+    pub(crate) fn card(&self, message_id: &str) -> Option<MessageRecord> {
+        self.messages.record(message_id, self.now_ms())
+    }
+
+    /// The callback Feishu would post for `tap` on a card.
+    pub(crate) fn tap(&mut self, message_id: &str, tap: &Tap) -> Result<CardCallback, TapError> {
+        let now_ms = self.now_ms();
+        self.messages.tap(message_id, tap, now_ms)
+    }
+
+    /// Applies what Feishu does to a card once a tap's callback answered.
+    pub(crate) fn settle_tap(
+        &mut self,
+        message_id: &str,
+        tap: u32,
+        outcome: TapOutcome,
+    ) -> Result<MessageRecord, TapError> {
+        let now_ms = self.now_ms();
+        self.messages.settle_tap(message_id, tap, outcome, now_ms)
+    }
+
+    /// One stored instance.
+    pub(crate) fn instance(&self, instance_id: &str) -> Option<InstanceRecord> {
+        self.instances.record(instance_id)
+    }
+
+    /// Every stored version of an instance, oldest first.
+    pub(crate) fn instance_versions(&self, instance_id: &str) -> Vec<InstanceVersion> {
+        self.instances.versions(instance_id)
+    }
+
+    /// Drops an instance, as if Feishu lost it.
+    pub(crate) fn forget_instance(&mut self, instance_id: &str) -> Option<InstanceRecord> {
+        self.instances.forget(instance_id)
+    }
+
+    /// Puts an instance back to one of its stored versions.
+    pub(crate) fn roll_back_instance(
+        &mut self,
+        instance_id: &str,
+        version: u32,
+    ) -> Result<InstanceRecord, RollbackError> {
+        self.instances.roll_back(instance_id, version)
+    }
+
+    /// The run-time behaviour choices.
+    pub(crate) fn settings(&self) -> SimSettings {
+        self.settings
+    }
+
+    /// Replaces the run-time behaviour choices.
+    pub(crate) fn set_settings(&mut self, settings: SimSettings) {
+        self.settings = settings;
     }
 
     /// Adds a fault rule or sets the random mode.
@@ -263,9 +372,12 @@ impl SimState {
         self.clock_offset_ms = self.clock_offset_ms.saturating_add(millis_i64(by));
     }
 
-    /// Back to a fresh state with the same configuration (ids restart too).
+    /// Back to a fresh state with the same configuration, clock and settings (ids restart, the
+    /// `advance_clock` offset is dropped).
     pub(crate) fn reset(&mut self) {
-        *self = Self::new(self.config.clone());
+        let settings = self.settings;
+        *self = Self::new(self.config.clone(), Arc::clone(&self.clock));
+        self.settings = settings;
     }
 }
 

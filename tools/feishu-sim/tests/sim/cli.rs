@@ -16,7 +16,10 @@ async fn binary_prints_its_base_url_and_accepts_the_configured_app() {
             "cli_cli_test",
             "--app-secret",
             "cli-secret",
+            "--duplicate-uuid",
+            "new_id",
         ])
+        .env("FEISHU_SIM_CHECK_BATCH_LIMIT", "25")
         .env("RUST_LOG", "off")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -53,6 +56,19 @@ async fn binary_prints_its_base_url_and_accepts_the_configured_app() {
         answer["tenant_access_token"]
             .as_str()
             .is_some_and(|t| t.starts_with("t-"))
+    );
+
+    let settings: Value = client
+        .get(format!("{base_url}/_sim/settings"))
+        .send()
+        .await
+        .expect("simulator answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        settings,
+        json!({"duplicate_uuid": "new_id", "check_batch_limit": 25})
     );
 
     child.kill().await.expect("stopped");

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use feishu_sim::FaultKind;
 use serde_json::{Value, json};
 
-use crate::helpers::{CHECK, INSTANCES, Sim};
+use crate::helpers::{CHECK, INSTANCES, SEND, Sim, UPDATE, instance_body, send_body, task};
 
 fn check_body() -> Value {
     json!({"instances": []})
@@ -166,4 +166,115 @@ async fn bad_fault_commands_are_refused() {
         400
     );
     assert!(sim.running.handle().faults().rules.is_empty());
+}
+
+#[tokio::test]
+async fn rate_limit_can_say_reset_0_or_leave_the_reset_header_out() {
+    let sim = Sim::start().await;
+    let token = sim.token().await;
+    inject(&sim, json!({"kind": "rate_limit", "reset_secs": 0})).await;
+    let zero = sim.post(CHECK, Some(&token), &check_body()).await;
+    assert_eq!((zero.status, zero.code()), (429, 99_991_400));
+    assert_eq!(zero.header("x-ogw-ratelimit-reset"), Some("0"));
+
+    assert_eq!(
+        inject(&sim, json!({"kind": "rate_limit_without_reset"})).await,
+        200
+    );
+    let bare = sim.post(CHECK, Some(&token), &check_body()).await;
+    assert_eq!((bare.status, bare.code()), (429, 99_991_400));
+    assert_eq!(bare.msg(), "request trigger frequency limit");
+    assert_eq!(bare.header("x-ogw-ratelimit-reset"), None);
+    assert!(bare.header("x-ogw-ratelimit-limit").is_some());
+    assert_eq!(
+        sim.running.handle().requests_to(CHECK)[1].fault,
+        Some(FaultKind::RateLimitWithoutReset)
+    );
+}
+
+/// POSTs `body` to `path`; the transport error when the answer never arrives.
+async fn post_expecting_no_answer(
+    sim: &Sim,
+    path: &str,
+    token: &str,
+    body: &Value,
+) -> reqwest::Error {
+    match sim
+        .http
+        .post(sim.url(path))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+    {
+        Ok(response) => panic!("an answer arrived: HTTP {}", response.status()),
+        Err(error) => error,
+    }
+}
+
+#[tokio::test]
+async fn answer_lost_applies_the_push_send_and_update_and_closes_the_connection() {
+    let sim = Sim::start().await;
+    let handle = sim.running.handle();
+    let code = sim.definition("purchase").await;
+    let token = sim.token().await;
+
+    inject(&sim, json!({"kind": "answer_lost", "path": INSTANCES})).await;
+    let body = instance_body(&code, "PR-1", 1, vec![task("t1", "PENDING", 1)]);
+    let lost = post_expecting_no_answer(&sim, INSTANCES, &token, &body).await;
+    assert!(!lost.is_timeout(), "closed at once, not held: {lost}");
+    let stored = handle.instance("PR-1").expect("the push was applied");
+    assert_eq!(stored.pushes.len(), 1, "applied exactly once: {stored:?}");
+
+    inject(&sim, json!({"kind": "answer_lost", "path": SEND})).await;
+    post_expecting_no_answer(&sim, SEND, &token, &send_body(Some("uuid-lost"))).await;
+    let cards = handle.cards();
+    assert_eq!(cards.len(), 1, "the card was delivered");
+    let message_id = cards[0].message_id.clone();
+    // A retry with the same uuid delivers nothing more.
+    let retry = sim
+        .post(SEND, Some(&token), &send_body(Some("uuid-lost")))
+        .await;
+    assert_eq!(retry.body["data"]["message_id"], message_id.as_str());
+    assert_eq!(handle.cards().len(), 1);
+
+    inject(&sim, json!({"kind": "answer_lost", "path": UPDATE})).await;
+    post_expecting_no_answer(
+        &sim,
+        UPDATE,
+        &token,
+        &json!({"message_id": message_id, "status": "APPROVED"}),
+    )
+    .await;
+    assert_eq!(
+        handle.card(&message_id).map(|card| card.status),
+        Some("APPROVED".to_owned())
+    );
+
+    // The log shows what would have been answered.
+    let recorded: Vec<(Option<FaultKind>, u16, i64)> = [INSTANCES, SEND, UPDATE]
+        .into_iter()
+        .map(|path| {
+            let first = handle.requests_to(path).remove(0);
+            (first.fault, first.http_status, first.code)
+        })
+        .collect();
+    assert_eq!(recorded, [(Some(FaultKind::AnswerLost), 200, 0); 3]);
+    // The connection is gone, the simulator is not.
+    assert_eq!(sim.post(CHECK, Some(&token), &check_body()).await.code(), 0);
+}
+
+#[tokio::test]
+async fn answer_lost_can_be_chosen_at_random() {
+    let sim = Sim::start().await;
+    let token = sim.token().await;
+    inject(
+        &sim,
+        json!({"kind": "random", "probability": 1.0, "kinds": ["answer_lost"], "path": SEND}),
+    )
+    .await;
+    post_expecting_no_answer(&sim, SEND, &token, &send_body(None)).await;
+    post_expecting_no_answer(&sim, SEND, &token, &send_body(None)).await;
+    assert_eq!(sim.running.handle().cards().len(), 2);
+    assert_eq!(sim.post(CHECK, Some(&token), &check_body()).await.code(), 0);
 }

@@ -116,6 +116,18 @@ impl Sim {
         .await
     }
 
+    /// An admin request (`GET`, `POST` with a JSON body, `DELETE`): HTTP status and JSON answer.
+    pub async fn admin(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("admin answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON admin answer"))
+    }
+
     pub async fn token_answer(&self, app_id: &str, app_secret: &str) -> Answer {
         self.post(
             TOKEN,

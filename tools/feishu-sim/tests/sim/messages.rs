@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use feishu_sim::{DuplicateUuidAnswer, SimConfig, SimSettings};
 use serde_json::json;
 
 use crate::helpers::{SEND, Sim, UPDATE, send_body};
@@ -66,6 +67,94 @@ async fn same_uuid_within_an_hour_returns_the_same_message_and_delivers_nothing(
     let later = message_id(&sim.api(SEND, &send_body(Some("uuid-1"))).await);
     assert_ne!(later, first);
     assert_eq!(sim.running.handle().state().messages.len(), 3);
+}
+
+#[tokio::test]
+async fn a_repeated_uuid_can_be_answered_without_a_message_id() {
+    let sim = Sim::start_with(SimConfig {
+        settings: SimSettings {
+            duplicate_uuid: DuplicateUuidAnswer::None,
+            ..SimSettings::default()
+        },
+        ..SimConfig::default()
+    })
+    .await;
+    let first = message_id(&sim.api(SEND, &send_body(Some("uuid-1"))).await);
+    let again = sim.api(SEND, &send_body(Some("uuid-1"))).await;
+    assert_eq!(
+        (again.status, again.code(), again.msg()),
+        (200, 0, "success")
+    );
+    assert_eq!(again.body["data"], json!({}), "success, but no message_id");
+    let cards = sim.running.handle().cards();
+    assert_eq!(cards.len(), 1);
+    assert_eq!(
+        (cards[0].message_id.as_str(), cards[0].duplicate_sends),
+        (first.as_str(), 1)
+    );
+}
+
+#[tokio::test]
+async fn a_repeated_uuid_can_be_answered_with_a_new_id_that_names_no_card() {
+    let sim = Sim::start().await;
+    let (status, settings) = sim
+        .admin(
+            "POST",
+            "/_sim/settings",
+            Some(&json!({"duplicate_uuid": "new_id"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        settings,
+        json!({"duplicate_uuid": "new_id", "check_batch_limit": null})
+    );
+
+    let first = message_id(&sim.api(SEND, &send_body(Some("uuid-1"))).await);
+    let ghost = message_id(&sim.api(SEND, &send_body(Some("uuid-1"))).await);
+    assert_ne!(ghost, first);
+    assert_eq!(ghost.len(), 19);
+    let cards = sim.running.handle().cards();
+    assert_eq!(cards.len(), 1, "nothing delivered");
+    assert_eq!(cards[0].duplicate_message_ids, std::slice::from_ref(&ghost));
+
+    let update = sim
+        .api(UPDATE, &json!({"message_id": ghost, "status": "APPROVED"}))
+        .await;
+    assert_eq!(
+        (update.code(), update.msg()),
+        (60_001, "message not found error")
+    );
+    // Later cards never reuse the ghost id.
+    let next = message_id(&sim.api(SEND, &send_body(Some("uuid-2"))).await);
+    assert!(next != ghost && next != first);
+
+    // Back to the first id at run time, through the handle.
+    let handle = sim.running.handle();
+    handle.set_settings(SimSettings {
+        duplicate_uuid: DuplicateUuidAnswer::FirstId,
+        ..handle.settings()
+    });
+    let repeat = message_id(&sim.api(SEND, &send_body(Some("uuid-1"))).await);
+    assert_eq!(repeat, first);
+}
+
+#[tokio::test]
+async fn bad_settings_are_refused_and_change_nothing() {
+    let sim = Sim::start().await;
+    for bad in [
+        json!({"duplicate_uuid": "first"}),
+        json!({"check_batch_limit": 0}),
+        json!({"unknown": true}),
+    ] {
+        let (status, answer) = sim.admin("POST", "/_sim/settings", Some(&bad)).await;
+        assert_eq!(status, 400, "{bad}: {answer}");
+    }
+    let (_, settings) = sim.admin("GET", "/_sim/settings", None).await;
+    assert_eq!(
+        settings,
+        json!({"duplicate_uuid": "first_id", "check_batch_limit": null})
+    );
 }
 
 #[tokio::test]
