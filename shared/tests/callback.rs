@@ -1,4 +1,7 @@
-//! Parsing quick-approval callbacks (feishu-api.md §2.2) into decisions, and the token check.
+//! Parsing quick-approval callbacks (feishu-api.md §2.2) into decisions, and the token check;
+//! property tests check the parser against a model of its rules on random JSON.
+
+mod support;
 
 use feishu_bridge::callback::{
     ApprovalDecision, Attachment, AttachmentType, CallbackBody, CallbackError, CallbackToken,
@@ -8,7 +11,9 @@ use feishu_bridge::crypto::CallbackCipher;
 use feishu_bridge::ids::MessageId;
 use feishu_bridge::models::ActionType;
 use feishu_bridge::secrets::Secret;
-use serde_json::{Value, json};
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+use support::CALLBACK_KEYS;
 
 /// The documentation's example plaintext, with a concrete attachment.
 const DOC_EXAMPLE: &str = r#"{"action_type":"APPROVE","action_context":"12345","user_id":"b85s39b","approval_code":"A3895051-9B16-4ABA-B785-AD2986177BB1","instance_id":"people_1234","task_id":"step1","reason":"ok","attachments":[{"file_type":"IMAGE","file_name":"1.png","file_size":12345,"url":"https://example.invalid/attachment/413342ae.png"}],"token":"aaaaa"}"#;
@@ -363,4 +368,299 @@ fn a_decision_serializes_with_wire_names_and_round_trips() {
     let back: ApprovalDecision =
         serde_json::from_str(&serde_json::to_string(&full).unwrap()).unwrap();
     assert_eq!(back, full);
+}
+
+// --- properties: the parser against a model of its rules --------------------------------------
+
+/// Whether the parser accepts `value` for top-level field `key` (the model of its rules).
+fn accepts(key: &str, value: &Value) -> bool {
+    match key {
+        "message_id" => match value {
+            Value::Null => true,
+            Value::Number(number) => number.is_u64(),
+            // 1 to 20 ASCII digits (u64::MAX has 20), or empty for none.
+            Value::String(digits) => {
+                digits.len() <= 20 && digits.bytes().all(|byte| byte.is_ascii_digit())
+            }
+            _ => false,
+        },
+        "attachments" => match value {
+            Value::Null => true,
+            Value::Array(items) => items.iter().all(is_attachment),
+            _ => false,
+        },
+        known if CALLBACK_KEYS.contains(&known) => matches!(value, Value::Null | Value::String(_)),
+        _ => true,
+    }
+}
+
+/// An attachment: an object with string `file_type`, `file_name`, `url` and an unsigned
+/// `file_size` (other keys ignored), or — serde's sequence form of a struct — exactly those four
+/// values in declaration order.
+fn is_attachment(value: &Value) -> bool {
+    match value {
+        Value::Object(fields) => {
+            let text = |key| fields.get(key).is_some_and(Value::is_string);
+            text("file_type")
+                && text("file_name")
+                && text("url")
+                && fields
+                    .get("file_size")
+                    .is_some_and(|size| size.as_u64().is_some())
+        }
+        Value::Array(values) => {
+            matches!(values.as_slice(), [kind, size, name, url]
+                if kind.is_string() && size.as_u64().is_some() && name.is_string() && url.is_string())
+        }
+        _ => false,
+    }
+}
+
+/// The field's name as the parser reports it.
+fn field_name(key: &str) -> &'static str {
+    CALLBACK_KEYS
+        .into_iter()
+        .find(|known| *known == key)
+        .expect("a known field")
+}
+
+/// What parsing `value` (serialized) must give: the first rejected field in document order,
+/// `NotAnObject`, or the fields.
+fn model_parse(value: &Value) -> Result<&Map<String, Value>, CallbackError> {
+    let Value::Object(fields) = value else {
+        return Err(CallbackError::NotAnObject);
+    };
+    match fields.iter().find(|(key, field)| !accepts(key, field)) {
+        Some((key, _)) => Err(CallbackError::InvalidField(field_name(key))),
+        None => Ok(fields),
+    }
+}
+
+/// A string field as the parser keeps it (absent and `null` are `None`; `""` is kept).
+fn text_field(fields: &Map<String, Value>, key: &str) -> Option<String> {
+    fields.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// The message id the parser must read from `fields`.
+fn message_id_field(fields: &Map<String, Value>) -> Option<MessageId> {
+    match fields.get("message_id")? {
+        Value::Number(number) => number.as_u64().map(MessageId::from),
+        Value::String(digits) if !digits.is_empty() => MessageId::parse(digits).ok(),
+        _ => None,
+    }
+}
+
+/// Checks a successful parse against the JSON it came from.
+fn assert_fields_kept(raw: &RawCallback, fields: &Map<String, Value>) -> Result<(), TestCaseError> {
+    prop_assert_eq!(&raw.action_type, &text_field(fields, "action_type"));
+    prop_assert_eq!(&raw.action_context, &text_field(fields, "action_context"));
+    prop_assert_eq!(&raw.user_id, &text_field(fields, "user_id"));
+    prop_assert_eq!(&raw.approval_code, &text_field(fields, "approval_code"));
+    prop_assert_eq!(&raw.instance_id, &text_field(fields, "instance_id"));
+    prop_assert_eq!(&raw.task_id, &text_field(fields, "task_id"));
+    prop_assert_eq!(&raw.id, &text_field(fields, "id"));
+    prop_assert_eq!(&raw.reason, &text_field(fields, "reason"));
+    let token = text_field(fields, "token");
+    prop_assert_eq!(raw.token(), token.as_deref());
+    prop_assert_eq!(&raw.message_id, &message_id_field(fields));
+    let attachments = fields
+        .get("attachments")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    prop_assert_eq!(raw.attachments.len(), attachments);
+    Ok(())
+}
+
+/// A text value, as a field may carry one: absent, `null`, empty or (most often, so that many
+/// callbacks have every required field) not.
+fn optional_text() -> impl Strategy<Value = Option<Value>> {
+    prop_oneof![
+        1 => Just(None),
+        1 => Just(Some(Value::Null)),
+        1 => Just(Some(json!(""))),
+        3 => any::<String>().prop_map(|text| Some(Value::String(text))),
+        6 => "[a-z0-9-]{1,12}".prop_map(|text| Some(Value::String(text))),
+    ]
+}
+
+/// A well-typed message id value: absent, `null`, `""`, a number or a digit string.
+fn optional_message_id() -> impl Strategy<Value = Option<Value>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(Value::Null)),
+        Just(Some(json!(""))),
+        any::<u64>().prop_map(|id| Some(json!(id))),
+        "[0-9]{1,20}".prop_map(|digits| Some(Value::String(digits))),
+    ]
+}
+
+/// A well-typed attachment list: absent, `null`, or objects of the documented shape.
+fn optional_attachments() -> impl Strategy<Value = Option<Value>> {
+    let attachment = (any::<String>(), any::<u64>(), any::<String>(), any::<String>()).prop_map(
+        |(file_type, file_size, file_name, url)| {
+            json!({"file_type": file_type, "file_size": file_size, "file_name": file_name, "url": url})
+        },
+    );
+    prop_oneof![
+        Just(None),
+        Just(Some(Value::Null)),
+        prop::collection::vec(attachment, 0..3).prop_map(|items| Some(Value::Array(items))),
+    ]
+}
+
+/// A callback whose every field has an accepted type, with required fields often missing or
+/// empty: exercises `into_decision`.
+fn well_typed_callback() -> impl Strategy<Value = Value> {
+    let texts = prop::collection::vec(optional_text(), 9);
+    (texts, optional_message_id(), optional_attachments()).prop_map(
+        |(texts, message_id, attachments)| {
+            let keys = [
+                "action_type",
+                "action_context",
+                "user_id",
+                "approval_code",
+                "instance_id",
+                "task_id",
+                "id",
+                "reason",
+                "token",
+            ];
+            let mut fields = Map::new();
+            let entries = keys
+                .into_iter()
+                .zip(texts)
+                .chain([("message_id", message_id), ("attachments", attachments)]);
+            for (key, value) in entries {
+                if let Some(value) = value {
+                    fields.insert(key.to_owned(), value);
+                }
+            }
+            Value::Object(fields)
+        },
+    )
+}
+
+/// A non-empty string field.
+fn non_empty(fields: &Map<String, Value>, key: &str) -> Option<String> {
+    text_field(fields, key).filter(|text| !text.is_empty())
+}
+
+/// What `into_decision` must give for a parsed, well-typed callback.
+fn model_decision(fields: &Map<String, Value>) -> Result<ApprovalDecision, CallbackError> {
+    let required = |key| non_empty(fields, key).ok_or(CallbackError::MissingField(key));
+    let action = required("action_type")?;
+    let user_id = required("user_id")?;
+    let approval_code = required("approval_code")?;
+    let task_id = non_empty(fields, "task_id").or_else(|| non_empty(fields, "id"));
+    let message_id = message_id_field(fields);
+    if task_id.is_none() && message_id.is_none() {
+        return Err(CallbackError::MissingField("task_id"));
+    }
+    required("token")?;
+    let attachments = match fields.get("attachments") {
+        Some(Value::Array(items)) => serde_json::from_value(Value::Array(items.clone()))
+            .expect("the generator makes valid attachments"),
+        _ => Vec::new(),
+    };
+    Ok(ApprovalDecision {
+        approval_code,
+        instance_id: non_empty(fields, "instance_id"),
+        task_id,
+        message_id,
+        action: ActionType::from(action),
+        user_id,
+        reason: non_empty(fields, "reason"),
+        action_context: non_empty(fields, "action_context"),
+        attachments,
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Random JSON (callback field names, values of any type): the parser rejects exactly the
+    /// first field the model rejects, by name, and otherwise keeps every field as sent.
+    #[test]
+    fn random_json_parses_as_the_model_says(value in prop_oneof![support::callback_object(), support::json()]) {
+        let text = value.to_string();
+        let parsed = RawCallback::parse(&text);
+        match model_parse(&value) {
+            Ok(fields) => {
+                let raw = parsed.map_err(|error| TestCaseError::fail(format!("{error:?} for {text}")))?;
+                assert_fields_kept(&raw, fields)?;
+            }
+            Err(expected) => prop_assert_eq!(parsed, Err(expected), "{}", text),
+        }
+    }
+
+    /// The request body goes through the same rules, and a string `encrypt` makes it encrypted.
+    #[test]
+    fn random_bodies_are_told_apart_as_the_model_says(value in support::callback_object()) {
+        let text = value.to_string();
+        let body = CallbackBody::parse(text.as_bytes());
+        match model_parse(&value) {
+            Ok(fields) => match (body, fields.get("encrypt").and_then(Value::as_str)) {
+                (Ok(CallbackBody::Encrypted(ciphertext)), Some(expected)) => {
+                    prop_assert_eq!(ciphertext, expected);
+                }
+                (Ok(CallbackBody::Plain(raw)), None) => assert_fields_kept(&raw, fields)?,
+                (other, _) => prop_assert!(false, "{other:?} for {text}"),
+            },
+            Err(expected) => prop_assert_eq!(body.err(), Some(expected), "{}", text),
+        }
+    }
+
+    /// A well-typed callback becomes the decision the model derives, or fails naming the first
+    /// required field that is missing or empty.
+    #[test]
+    fn well_typed_callbacks_decide_as_the_model_says(value in well_typed_callback()) {
+        let fields = value.as_object().expect("an object");
+        let decision = RawCallback::parse(&value.to_string())
+            .map_err(|error| TestCaseError::fail(format!("{error:?} for {value}")))?
+            .into_decision();
+        prop_assert_eq!(decision, model_decision(fields));
+    }
+
+    /// A message id is kept exactly when it is a `u64` or 1 to 20 digits; `""` and `null` are
+    /// none; anything else is rejected by name.
+    #[test]
+    fn message_ids_follow_the_rules(value in prop_oneof![
+        "[0-9]{0,3}".prop_map(Value::String),
+        "[0-9]{18,23}".prop_map(Value::String),
+        any::<String>().prop_map(Value::String),
+        any::<u64>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_filter_map("finite", |float| serde_json::Number::from_f64(float).map(Value::Number)),
+        Just(Value::Null),
+    ]) {
+        let body = with("message_id", value.clone());
+        let parsed = RawCallback::parse(&body.to_string());
+        if accepts("message_id", &value) {
+            let fields = body.as_object().expect("an object");
+            prop_assert_eq!(parsed.map(|raw| raw.message_id), Ok(message_id_field(fields)));
+        } else {
+            prop_assert_eq!(parsed, Err(CallbackError::InvalidField("message_id")));
+        }
+    }
+
+    /// A callback cut short anywhere is not JSON, whatever it held.
+    #[test]
+    fn a_truncated_callback_is_not_json(value in well_typed_callback(), cut in any::<prop::sample::Index>()) {
+        let text = value.to_string();
+        let boundaries: Vec<usize> = text.char_indices().map(|(at, _)| at).collect();
+        let end = boundaries[cut.index(boundaries.len())];
+        prop_assert_eq!(RawCallback::parse(&text[..end]), Err(CallbackError::NotJson));
+    }
+
+    /// Arbitrary bytes as a request body: a typed answer, never a panic.
+    #[test]
+    fn arbitrary_bytes_are_a_typed_error_or_a_body(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+        match CallbackBody::parse(&bytes) {
+            Ok(_) => prop_assert!(serde_json::from_slice::<Map<String, Value>>(&bytes).is_ok()),
+            Err(error) => prop_assert!(matches!(
+                error,
+                CallbackError::NotJson | CallbackError::NotAnObject | CallbackError::InvalidField(_)
+            )),
+        }
+    }
 }

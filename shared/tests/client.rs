@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use feishu_bridge::client::{ClientConfig, FeishuClient, FeishuError, RetryPolicy};
+use feishu_bridge::client::{
+    CallCollector, ClientConfig, FeishuClient, FeishuError, RetryPolicy, TransportErrorKind,
+};
 use feishu_bridge::models::{
     CheckInstancesRequest, CheckInstancesResponse, ExternalApproval, ExternalInstance,
     SendMessageRequest, UpdateMessageRequest,
@@ -423,7 +425,12 @@ async fn a_refused_connection_is_a_retryable_transport_error() {
     let client = client_at(format!("http://{address}"), |_| {});
 
     let error = client.tenant_access_token(in_secs(5)).await.unwrap_err();
-    assert!(matches!(error, FeishuError::Transport { .. }), "{error:?}");
+    match &error {
+        FeishuError::Transport { source, .. } => {
+            assert_eq!(source.kind(), TransportErrorKind::Connect);
+        }
+        other => panic!("expected a transport error, got {other:?}"),
+    }
     assert!(error.is_retryable());
 }
 
@@ -577,7 +584,7 @@ fn instance_json() -> Value {
 }
 
 #[tokio::test]
-async fn sync_instance_posts_the_instance_and_returns_the_echo() {
+async fn sync_instance_posts_the_instance_and_succeeds_on_code_0() {
     let server = MockServer::start().await;
     serve_token(&server, "t-1").await;
     let instance: ExternalInstance = serde_json::from_value(instance_json()).unwrap();
@@ -589,11 +596,40 @@ async fn sync_instance_posts_the_instance_and_returns_the_echo() {
         .mount(&server)
         .await;
 
-    let stored = client(&server)
+    client(&server)
         .sync_instance(&instance, in_secs(5))
         .await
         .unwrap();
-    assert_eq!(stored, instance);
+}
+
+#[tokio::test]
+async fn an_accepted_push_succeeds_whatever_feishu_echoes() {
+    let mut other_instance = instance_json();
+    other_instance["instance_id"] = json!("PR-9999");
+    other_instance["status"] = json!("SOMETHING_NEW");
+    other_instance["task_list"] = json!("not a list");
+    let echoes = [
+        // Another instance, with values the strict models reject.
+        json!({"code": 0, "msg": "success", "data": {"data": other_instance}}),
+        // An echo of a different shape.
+        json!({"code": 0, "msg": "success", "data": {"instance": 42}}),
+        // No echo at all.
+        json!({"code": 0, "msg": "success"}),
+    ];
+    let instance: ExternalInstance = serde_json::from_value(instance_json()).unwrap();
+    for echo in echoes {
+        let server = MockServer::start().await;
+        serve_token(&server, "t-1").await;
+        Mock::given(method("POST"))
+            .and(path(SYNC_PATH))
+            .respond_with(ResponseTemplate::new(200).set_body_json(&echo))
+            .expect(1)
+            .mount(&server)
+            .await;
+
+        let result = client(&server).sync_instance(&instance, in_secs(5)).await;
+        assert!(result.is_ok(), "echo {echo}: {result:?}");
+    }
 }
 
 #[tokio::test]
@@ -758,4 +794,27 @@ async fn the_token_retry_does_not_use_up_the_retry_budget() {
 
     let client = client_with(&server, |config| config.retry.max_attempts = 2);
     check(&client, in_secs(5)).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_observer_learns_the_log_id_of_a_successful_call() {
+    let server = MockServer::start().await;
+    serve_token(&server, "t-1").await;
+    check_endpoint()
+        .respond_with(success(NO_DIFF()).insert_header("X-Tt-Logid", "LOG-SUCCESS"))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let collector = Arc::new(CallCollector::default());
+    let client = client(&server).observed_by(collector.clone());
+    check(&client, in_secs(5)).await.unwrap();
+
+    let reports = collector.take();
+    assert_eq!(reports.len(), 1);
+    assert!(reports[0].succeeded());
+    assert_eq!(reports[0].path, CHECK_PATH);
+    assert_eq!(reports[0].code, Some(0));
+    assert_eq!(reports[0].log_id.as_deref(), Some("LOG-SUCCESS"));
+    assert_eq!(reports[0].token_refreshes, 1);
 }

@@ -1,12 +1,21 @@
 //! The callback cipher against the shared test vectors (cross-checked with lark-oapi's AESCipher),
-//! plus a no-panic sweep over garbage input.
+//! a no-panic sweep over garbage ciphertexts, and property tests with random plaintexts under the
+//! right key, which get past the padding check into the UTF-8 and JSON layers.
 
+mod support;
+
+use aes::Aes256;
+use aes::cipher::block_padding::Pkcs7;
+use aes::cipher::{BlockModeEncrypt, KeyIvInit};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use feishu_bridge::callback::{CallbackBody, RawCallback};
 use feishu_bridge::crypto::{CallbackCipher, DecryptError};
+use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 #[derive(Deserialize)]
 struct Vectors {
@@ -148,7 +157,8 @@ fn garbage_of_any_length_is_an_error_not_a_panic() {
     for case in 0..4000 {
         raw.resize(rng.random_range(0..200), 0);
         rng.fill_bytes(&mut raw);
-        // Valid base64 of random bytes reaches the length, padding, UTF-8 and JSON checks.
+        // Valid base64 of random bytes: almost always stopped by the length or padding check
+        // (the properties below cover what lies past them).
         let encoded = BASE64.encode(&raw);
         let decrypted = cipher.decrypt(&encoded);
         if raw.len() < 32 || raw.len() % 16 != 0 {
@@ -162,5 +172,76 @@ fn garbage_of_any_length_is_an_error_not_a_panic() {
         let cut = rng.random_range(0..=encoded.len());
         let _ = cipher.decrypt(&encoded[..cut]);
         let _ = cipher.decrypt(&format!("{encoded}="));
+    }
+}
+
+/// The key of the property tests.
+const KEY: &str = "kudryavtsev";
+
+/// Encrypts any bytes as Feishu would (`CallbackCipher::encrypt` takes UTF-8 text only):
+/// `base64(iv || AES-256-CBC(PKCS#7(plaintext)))` under `SHA-256(key)`.
+fn encrypt_bytes(key: &str, plaintext: &[u8], iv: [u8; 16]) -> String {
+    let key: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+    let ciphertext = cbc::Encryptor::<Aes256>::new(&key.into(), &iv.into())
+        .encrypt_padded_vec::<Pkcs7>(plaintext);
+    BASE64.encode([iv.as_slice(), &ciphertext].concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Any plaintext under the right key passes the length and padding checks: it comes back
+    /// exactly when it is UTF-8 and fails as `Utf8` otherwise; JSON decoding succeeds exactly
+    /// when the plaintext is JSON.
+    #[test]
+    fn any_plaintext_under_the_right_key_comes_back_or_fails_as_utf8(
+        plaintext in prop::collection::vec(any::<u8>(), 0..300),
+        iv in any::<[u8; 16]>(),
+    ) {
+        let cipher = CallbackCipher::new(KEY);
+        let encrypt = encrypt_bytes(KEY, &plaintext, iv);
+        let expected = String::from_utf8(plaintext).map_err(|_| DecryptError::Utf8);
+        prop_assert_eq!(cipher.decrypt(&encrypt), expected.clone());
+
+        let as_json = cipher.decrypt_json::<serde_json::Value>(&encrypt);
+        match expected {
+            Ok(text) => {
+                let reference = serde_json::from_str::<serde_json::Value>(&text);
+                prop_assert_eq!(as_json.is_ok(), reference.is_ok());
+                if let Err(error) = as_json {
+                    let located = matches!(error, DecryptError::Json { line, .. } if line >= 1);
+                    prop_assert!(located, "{:?}", error);
+                }
+            }
+            Err(_) => prop_assert_eq!(as_json, Err(DecryptError::Utf8)),
+        }
+    }
+
+    /// Callback-shaped JSON of any content under the right key reaches the callback parser:
+    /// decrypting into `RawCallback` agrees with parsing the decrypted text (a value or a typed
+    /// error, never a panic), and the `{"encrypt": …}` envelope carries the ciphertext through.
+    #[test]
+    fn random_json_under_the_right_key_reaches_the_callback_parser(
+        value in prop_oneof![support::callback_object(), support::json()],
+    ) {
+        let cipher = CallbackCipher::new(KEY);
+        let text = value.to_string();
+        let encrypt = cipher.encrypt(&text);
+        prop_assert_eq!(cipher.decrypt(&encrypt), Ok(text.clone()));
+
+        let parsed = RawCallback::parse(&text);
+        match cipher.decrypt_json::<RawCallback>(&encrypt) {
+            Ok(direct) => prop_assert_eq!(Ok(direct), parsed),
+            Err(error) => {
+                prop_assert!(matches!(error, DecryptError::Json { .. }), "{:?}", error);
+                prop_assert!(parsed.is_err(), "decrypt_json failed where parse succeeded: {}", text);
+            }
+        }
+
+        let envelope = serde_json::json!({"encrypt": encrypt}).to_string();
+        match CallbackBody::parse(envelope.as_bytes()) {
+            Ok(CallbackBody::Encrypted(ciphertext)) => prop_assert_eq!(ciphertext, encrypt),
+            other => prop_assert!(false, "{:?}", other),
+        }
     }
 }

@@ -72,6 +72,27 @@ impl Default for RetryPolicy {
     }
 }
 
+/// How fast one client (and its clones) may call each Feishu API. Feishu allows 50 requests a
+/// second per API, app and tenant (`feishu-api.md` §0), shared by every container of the fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    /// Sustained requests per second to one API path (at least 1).
+    pub requests_per_second: u32,
+    /// Requests to one API path that may start at once after a quiet spell (at least 1).
+    pub burst: u32,
+}
+
+impl Default for Pacing {
+    /// 20 requests a second per API in bursts of 10: at most 30 in any one second, comfortably
+    /// under Feishu's 50 even with a second container calling the same API.
+    fn default() -> Self {
+        Self {
+            requests_per_second: 20,
+            burst: 10,
+        }
+    }
+}
+
 /// Everything a [`FeishuClient`](super::FeishuClient) needs besides credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
@@ -84,10 +105,14 @@ pub struct ClientConfig {
     pub refresh_margin: Duration,
     /// Retries of transient failures and rate limits.
     pub retry: RetryPolicy,
+    /// Per-API pacing of requests (the tenant token endpoint is not paced: its refresh is
+    /// single-flight already).
+    pub pacing: Pacing,
 }
 
 impl ClientConfig {
-    /// Defaults for a deployment: 10 s per request, refresh 10 min before expiry, default retries.
+    /// Defaults for a deployment: 10 s per request, refresh 10 min before expiry, default retries
+    /// and pacing.
     pub fn for_domain(domain: FeishuDomain) -> Self {
         Self::for_base_url(domain.base_url())
     }
@@ -99,6 +124,7 @@ impl ClientConfig {
             request_timeout: Duration::from_secs(10),
             refresh_margin: Duration::from_secs(10 * 60),
             retry: RetryPolicy::default(),
+            pacing: Pacing::default(),
         }
     }
 
@@ -129,8 +155,14 @@ impl ClientConfig {
         if self.retry.max_attempts == 0 {
             return Err(ClientConfigError::ZeroAttempts);
         }
+        if self.retry.base_backoff.is_zero() {
+            return Err(ClientConfigError::ZeroBackoff);
+        }
         if self.retry.base_backoff > self.retry.max_backoff {
             return Err(ClientConfigError::BackoffBoundsInverted);
+        }
+        if self.pacing.requests_per_second == 0 || self.pacing.burst == 0 {
+            return Err(ClientConfigError::ZeroPacing);
         }
         let invalid = || ClientConfigError::InvalidBaseUrl(self.base_url.clone());
         let url = reqwest::Url::parse(&self.base_url).map_err(|_| invalid())?;
@@ -159,9 +191,15 @@ pub enum ClientConfigError {
     /// `max_attempts` is zero.
     #[error("retry policy must allow at least one attempt")]
     ZeroAttempts,
+    /// `base_backoff` is zero: retries would hammer a failing or throttling Feishu.
+    #[error("retry policy base backoff must be above zero")]
+    ZeroBackoff,
     /// `base_backoff` exceeds `max_backoff`.
     #[error("retry policy base backoff exceeds its max backoff")]
     BackoffBoundsInverted,
+    /// The pacing allows no request at all (`requests_per_second` or `burst` is zero).
+    #[error("pacing must allow at least one request a second and a burst of one")]
+    ZeroPacing,
     /// The base URL is not an absolute http(s) URL without query, fragment or user info.
     #[error("base URL {0:?} is not an absolute http(s) URL")]
     InvalidBaseUrl(String),
@@ -266,11 +304,38 @@ mod tests {
             config.validate(),
             Err(ClientConfigError::BackoffBoundsInverted)
         ));
+        config.retry.base_backoff = Duration::ZERO;
+        assert!(matches!(
+            config.validate(),
+            Err(ClientConfigError::ZeroBackoff)
+        ));
         config.retry = RetryPolicy::default();
         config.request_timeout = Duration::ZERO;
         assert!(matches!(
             config.validate(),
             Err(ClientConfigError::ZeroRequestTimeout)
         ));
+    }
+
+    #[test]
+    fn pacing_must_allow_requests() {
+        let mut config = ClientConfig::for_domain(FeishuDomain::Feishu);
+        assert!(config.pacing.requests_per_second + config.pacing.burst < 50);
+        for pacing in [
+            Pacing {
+                requests_per_second: 0,
+                burst: 1,
+            },
+            Pacing {
+                requests_per_second: 1,
+                burst: 0,
+            },
+        ] {
+            config.pacing = pacing;
+            assert!(matches!(
+                config.validate(),
+                Err(ClientConfigError::ZeroPacing)
+            ));
+        }
     }
 }

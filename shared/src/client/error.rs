@@ -6,6 +6,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::exchange::TransportError;
 use crate::models::envelope::{FieldViolation, PermissionViolation};
 use crate::secrets::SecretError;
 
@@ -65,9 +66,9 @@ pub enum FeishuError {
     Transport {
         /// The API path.
         path: &'static str,
-        /// The underlying HTTP client error (it names the URL, never headers or bodies).
+        /// What went wrong (its source names the URL at most, never headers or bodies).
         #[source]
-        source: reqwest::Error,
+        source: TransportError,
     },
     /// The caller's deadline passed, or would have passed before the next attempt.
     #[error("deadline exceeded for Feishu {path} after {attempts} attempt(s)")]
@@ -149,7 +150,39 @@ impl fmt::Display for ApiFailure {
 
 impl std::error::Error for ApiFailure {}
 
+/// The kind of a [`FeishuError`], one per variant: a label for counting failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// [`FeishuError::Api`].
+    Api,
+    /// [`FeishuError::RateLimited`].
+    RateLimited,
+    /// [`FeishuError::UnexpectedResponse`].
+    UnexpectedResponse,
+    /// [`FeishuError::Transport`].
+    Transport,
+    /// [`FeishuError::DeadlineExceeded`].
+    DeadlineExceeded,
+    /// [`FeishuError::Credentials`].
+    Credentials,
+    /// [`FeishuError::EncodeRequest`].
+    EncodeRequest,
+}
+
 impl FeishuError {
+    /// The kind of this failure.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            Self::Api(_) => FailureKind::Api,
+            Self::RateLimited { .. } => FailureKind::RateLimited,
+            Self::UnexpectedResponse { .. } => FailureKind::UnexpectedResponse,
+            Self::Transport { .. } => FailureKind::Transport,
+            Self::DeadlineExceeded { .. } => FailureKind::DeadlineExceeded,
+            Self::Credentials(_) => FailureKind::Credentials,
+            Self::EncodeRequest { .. } => FailureKind::EncodeRequest,
+        }
+    }
+
     /// Whether the failure may go away if the whole operation is retried later (for example by
     /// Lambda's asynchronous retries). The client has already retried within the deadline.
     pub fn is_retryable(&self) -> bool {

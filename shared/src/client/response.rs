@@ -46,6 +46,17 @@ impl ResponseHeaders {
     }
 }
 
+/// A successful answer: the value read from it and what identifies it.
+#[derive(Debug)]
+pub(super) struct Answer<T> {
+    /// What `extract` read from the body.
+    pub value: T,
+    /// The HTTP status (2xx).
+    pub status: u16,
+    /// Feishu's log id, from the `X-Tt-Logid` header.
+    pub log_id: Option<String>,
+}
+
 /// Interprets a response of `path`. On success (`code == 0` and a 2xx status), `extract` reads
 /// the value from the body, or names what the body lacks.
 pub(super) fn interpret<T>(
@@ -54,7 +65,7 @@ pub(super) fn interpret<T>(
     headers: ResponseHeaders,
     body: &[u8],
     extract: impl FnOnce(&[u8]) -> Result<T, &'static str>,
-) -> Result<T, FeishuError> {
+) -> Result<Answer<T>, FeishuError> {
     let rate_limited = |code, log_id| FeishuError::RateLimited {
         path,
         status: status.as_u16(),
@@ -80,12 +91,19 @@ pub(super) fn interpret<T>(
     let log_id = error.log_id.or_else(|| headers.log_id.clone());
 
     if code == 0 && status.is_success() {
-        return extract(body).map_err(|problem| FeishuError::UnexpectedResponse {
-            path,
-            status: status.as_u16(),
-            problem,
-            log_id,
-        });
+        return match extract(body) {
+            Ok(value) => Ok(Answer {
+                value,
+                status: status.as_u16(),
+                log_id,
+            }),
+            Err(problem) => Err(FeishuError::UnexpectedResponse {
+                path,
+                status: status.as_u16(),
+                problem,
+                log_id,
+            }),
+        };
     }
     if status == StatusCode::TOO_MANY_REQUESTS || code == RATE_LIMITED_CODE {
         return Err(rate_limited(Some(code), log_id));
@@ -118,7 +136,20 @@ mod tests {
 
     fn run(status: u16, headers: ResponseHeaders, body: &str) -> Result<String, FeishuError> {
         let status = StatusCode::from_u16(status).unwrap();
-        interpret(PATH, status, headers, body.as_bytes(), read_data)
+        interpret(PATH, status, headers, body.as_bytes(), read_data).map(|answer| answer.value)
+    }
+
+    #[test]
+    fn a_success_keeps_its_status_and_log_id() {
+        let headers = ResponseHeaders {
+            log_id: Some("LOG-OK".to_owned()),
+            rate_limit_reset: None,
+        };
+        let body = br#"{"code":0,"msg":"success","data":"x"}"#;
+        let answer = interpret(PATH, StatusCode::OK, headers, body, read_data).unwrap();
+        assert_eq!(answer.value, "x");
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.log_id.as_deref(), Some("LOG-OK"));
     }
 
     #[test]

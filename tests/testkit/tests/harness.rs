@@ -86,3 +86,82 @@ async fn a_process_that_exits_early_is_reported_with_its_log() {
         other => panic!("expected Exited, got {other}"),
     }
 }
+
+/// DynamoDB applies each write atomically; plain moto does not (it checks a condition and stores
+/// the item in two unlocked steps on concurrent threads), which made optimistic-concurrency
+/// tests fail at random. `MotoServer` must behave like DynamoDB here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn moto_applies_concurrent_conditional_writes_atomically() {
+    use aws_sdk_dynamodb::Client;
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+        ScalarAttributeType,
+    };
+    const ROUNDS: usize = 3;
+    const WRITERS: usize = 12;
+    const ATTRIBUTES: usize = 400;
+
+    let moto = MotoServer::start().await;
+    let client = Client::new(&moto.sdk_config().await);
+    client
+        .create_table()
+        .table_name("t")
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create the table");
+
+    for round in 0..ROUNDS {
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|writer| {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    // Many attributes widen moto's window between its condition check and its
+                    // write (it converts every attribute in between), so a race shows quickly.
+                    let mut put = client
+                        .put_item()
+                        .table_name("t")
+                        .item("pk", AttributeValue::S(format!("key-{round}")))
+                        .condition_expression("attribute_not_exists(pk)");
+                    for attribute in 0..ATTRIBUTES {
+                        put = put.item(
+                            format!("a{attribute}"),
+                            AttributeValue::N(writer.to_string()),
+                        );
+                    }
+                    put.send().await
+                })
+            })
+            .collect();
+        let mut created = 0;
+        for writer in writers {
+            match writer.await.expect("writer finished") {
+                Ok(_) => created += 1,
+                Err(error) => assert!(
+                    error
+                        .as_service_error()
+                        .is_some_and(|error| error.is_conditional_check_failed_exception()),
+                    "round {round}: {error:?}"
+                ),
+            }
+        }
+        assert_eq!(
+            created, 1,
+            "round {round}: {created} writers created one item"
+        );
+    }
+}
