@@ -403,6 +403,7 @@ async fn scripted_sequences_answer_alike() {
             key.clone(),
             CardChange::Claim {
                 at_seq,
+                target: CardStatus::Cancelled,
                 lease: lease(owner, now + 100),
                 now_ms: now,
             },
@@ -455,6 +456,18 @@ async fn scripted_sequences_answer_alike() {
         pair.both(settle("exec-b", None, Some(refused))).await,
         Answer::Flag(true)
     );
+    // A card already showing the target is not claimed again (one update per status).
+    let approved_again = Op::ChangeCard(
+        id.clone(),
+        key.clone(),
+        CardChange::Claim {
+            at_seq: 2,
+            target: CardStatus::Approved,
+            lease: lease("exec-c", START + 500),
+            now_ms: START + 400,
+        },
+    );
+    assert_eq!(pair.both(approved_again).await, Answer::Flag(false));
     assert_eq!(
         pair.both(Op::ChangeCard(
             id.clone(),
@@ -616,6 +629,11 @@ async fn random_sequences_answer_alike() {
                     key,
                     CardChange::Claim {
                         at_seq,
+                        target: if rng.random_bool(0.5) {
+                            CardStatus::Approved
+                        } else {
+                            CardStatus::Cancelled
+                        },
                         lease: lease(&owner, now + 300),
                         now_ms: now,
                     },

@@ -135,6 +135,7 @@ where
         for update in card_updates(&records, policy, now_ms) {
             let claim = CardChange::Claim {
                 at_seq: seq,
+                target: update.status.clone(),
                 lease: lease.clone(),
                 now_ms,
             };
@@ -434,6 +435,7 @@ where
     }
     let claim = CardChange::Claim {
         at_seq: records.seq(),
+        target: CardStatus::Processed,
         lease: lease.clone(),
         now_ms: service.clock.now().as_millis(),
     };

@@ -78,13 +78,23 @@ pub fn job_deadlines(
 ) -> Deadlines {
     let now = Instant::now();
     let mut calls = now + budget;
+    let mut stop = calls + margin / 2;
     if let Some(invocation) = invocation_deadline {
         calls = calls.min(invocation.checked_sub(margin).unwrap_or(now).max(now));
+        stop = (calls + margin / 2).min(invocation.max(now));
     }
-    Deadlines {
-        calls,
-        stop: calls + margin / 2,
-    }
+    Deadlines { calls, stop }
+}
+
+/// Deadlines before this (2001-09-09) are not Unix times: `cargo lambda watch` sends the
+/// function's timeout (`600000`) where Lambda sends the invocation's deadline.
+const EARLIEST_UNIX_DEADLINE_MS: u64 = 1_000_000_000_000;
+
+/// The time left until the runtime's deadline `deadline_ms` (Unix ms, `lambda-runtime-deadline-ms`)
+/// at `now_ms`; `None` when the runtime gave no Unix time.
+pub fn remaining_time(deadline_ms: u64, now_ms: u64) -> Option<Duration> {
+    (deadline_ms >= EARLIEST_UNIX_DEADLINE_MS)
+        .then(|| Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
 }
 
 /// Runs one job within its deadlines (see [`job_deadlines`]; `invocation_deadline` is when
@@ -164,6 +174,37 @@ mod tests {
             Err(SyncError::InvalidJob(message)) => message,
             other => panic!("expected InvalidJob, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_job_budget_follows_the_invocation() {
+        let now_ms = 1_800_000_000_000;
+        assert_eq!(
+            remaining_time(now_ms + 7_000, now_ms),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(remaining_time(now_ms - 5, now_ms), Some(Duration::ZERO));
+        assert_eq!(
+            remaining_time(600_000, now_ms),
+            None,
+            "a timeout, not a time"
+        );
+
+        let budget = Duration::from_secs(20);
+        let margin = Duration::from_secs(2);
+        let start = Instant::now();
+        // A long invocation: the configured budget.
+        let long = job_deadlines(budget, margin, Some(start + Duration::from_secs(60)));
+        assert!(long.calls >= start + budget && long.calls <= Instant::now() + budget);
+        assert_eq!(long.stop, long.calls + margin / 2);
+        // 5 s left: the calls end 2 s before the invocation, the bookkeeping 1 s before.
+        let short = job_deadlines(budget, margin, Some(start + Duration::from_secs(5)));
+        assert_eq!(short.calls, start + Duration::from_secs(3));
+        assert_eq!(short.stop, start + Duration::from_secs(4));
+        // Less than the margin left: no time for calls, a stop before the invocation ends.
+        let none = job_deadlines(budget, margin, Some(start + Duration::from_secs(1)));
+        assert!(none.calls <= Instant::now());
+        assert!(none.stop <= (start + Duration::from_secs(1)).max(Instant::now()));
     }
 
     #[test]

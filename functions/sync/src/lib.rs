@@ -25,6 +25,6 @@ pub mod summary;
 pub use config::{Config, ConfigError, FeishuCalls, InstanceStatusPolicy, SyncSettings};
 pub use error::SyncError;
 pub use events::EventPublisher;
-pub use handler::{handle_job, job_deadlines, parse_job};
+pub use handler::{handle_job, job_deadlines, parse_job, remaining_time};
 pub use service::SyncService;
 pub use summary::SyncSummary;

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use approval_sync::events::LogPublisher;
 use approval_sync::events::eventbridge::EventBridgePublisher;
-use approval_sync::{Config, EventPublisher, SyncService, handle_job, parse_job};
+use approval_sync::{Config, EventPublisher, SyncService, handle_job, parse_job, remaining_time};
 use aws_config::SdkConfig;
 use aws_config::timeout::TimeoutConfig;
 use feishu_bridge::client::FeishuClient;
@@ -109,19 +109,20 @@ async fn serve<S: InstanceStore, P: EventPublisher>(
     );
     let service = &service;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let invocation_deadline = instant_of(event.context.deadline);
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| {
+                u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+            });
+        let remaining = remaining_time(event.context.deadline, now_ms);
+        if remaining.is_none() {
+            tracing::debug!(
+                deadline_ms = event.context.deadline,
+                "the runtime's deadline is not a Unix time; SYNC_DEADLINE_MS alone bounds the job"
+            );
+        }
         let job = parse_job(event.payload)?;
-        handle_job(job, service, Some(invocation_deadline)).await
+        handle_job(job, service, remaining.map(|left| Instant::now() + left)).await
     }))
     .await
-}
-
-/// The monotonic instant of a Unix-ms wall-clock deadline (now, if it has passed).
-fn instant_of(deadline_ms: u64) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        });
-    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }

@@ -119,7 +119,9 @@ impl<S: InstanceStore, P: EventPublisher> SyncService<S, P> {
         deadline: Instant,
         mut plan: impl FnMut(&InstanceRecords, &PlanContext) -> Step<T>,
     ) -> Result<(InstanceRecords, T), SyncError> {
-        for _ in 0..MAX_WRITE_ATTEMPTS {
+        let mut attempts = 0;
+        while attempts < MAX_WRITE_ATTEMPTS {
+            attempts += 1;
             let mut records = self.store.load(records_id).await?;
             let ctx = self.plan_context(lease);
             match plan(&records, &ctx) {
@@ -158,6 +160,8 @@ impl<S: InstanceStore, P: EventPublisher> SyncService<S, P> {
                     if Instant::now() + wait >= deadline {
                         return Err(SyncError::DecisionInFlight { delivery_id });
                     }
+                    // Waiting for another execution is not a write attempt.
+                    attempts -= 1;
                     tokio::time::sleep(wait).await;
                 }
             }

@@ -420,6 +420,7 @@ impl InstanceStore for DynamoDbStore {
         match change {
             CardChange::Claim {
                 at_seq,
+                target,
                 lease,
                 now_ms,
             } => {
@@ -427,7 +428,12 @@ impl InstanceStore for DynamoDbStore {
                     .table_name(&self.table_name)
                     .key(PK, s(instance_key(instance_id)))
                     .key(SK, s(HEAD))
-                    .condition_expression("seq = :at")
+                    // Position 0 is an instance without a head (as the in-memory store reads it).
+                    .condition_expression(if *at_seq == 0 {
+                        "attribute_not_exists(seq) OR seq = :at"
+                    } else {
+                        "seq = :at"
+                    })
                     .expression_attribute_values(":at", n(*at_seq))
                     .build()
                     .map_err(|error| build_failure(instance_id, &error))?;
@@ -437,11 +443,15 @@ impl InstanceStore for DynamoDbStore {
                     .key(SK, s(key.1))
                     .update_expression("SET #claim = :claim")
                     .condition_expression(
-                        "attribute_exists(#pk) AND (attribute_not_exists(#claim) OR #claim.#until <= :now)",
+                        "attribute_exists(#pk) \
+                         AND (attribute_not_exists(#claim) OR #claim.#until <= :now) \
+                         AND (attribute_not_exists(#status) OR #status <> :target)",
                     )
                     .expression_attribute_names("#pk", PK)
                     .expression_attribute_names("#claim", "claim")
                     .expression_attribute_names("#until", "until")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":target", s(target.as_str()))
                     .expression_attribute_values(":claim", lease_value(instance_id, lease)?)
                     .expression_attribute_values(":now", n(*now_ms))
                     .build()

@@ -188,6 +188,7 @@ impl InstanceStore for InMemoryStore {
         match change {
             CardChange::Claim {
                 at_seq,
+                target,
                 lease,
                 now_ms,
             } => {
@@ -195,7 +196,7 @@ impl InstanceStore for InMemoryStore {
                     .claim
                     .as_ref()
                     .is_some_and(|held| held.is_live(*now_ms));
-                if seq != *at_seq || claimed {
+                if seq != *at_seq || claimed || card.status.as_ref() == Some(target) {
                     return Ok(false);
                 }
                 card.claim = Some(lease.clone());

@@ -77,11 +77,13 @@ pub struct DeliveryProgress {
 /// A change to a card record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CardChange {
-    /// Take the card to update it, if its head is still at `at_seq` (so its target is current)
-    /// and nobody holds a live claim on it.
+    /// Take the card to set it to `target`, if its head is still at `at_seq` (so the target is
+    /// current), it does not show `target` already, and nobody holds a live claim on it.
     Claim {
         /// The position the target status was derived at.
         at_seq: Position,
+        /// The status the claimer will set.
+        target: CardStatus,
         /// The claim.
         lease: Lease,
         /// Now, Unix ms (an expired claim may be taken over).

@@ -331,6 +331,7 @@ async fn process_event(shared: Arc<Shared>, event: QueuedEvent) {
         let outcome = {
             // The semaphore is never closed, so acquiring only waits.
             let _slot = shared.slots.acquire().await;
+            let _running = shared.counters.running();
             shared
                 .runner
                 .run(

@@ -22,6 +22,8 @@ pub struct AsyncStats {
     pub failed: u64,
     /// Records the destination did not take (logged instead).
     pub destination_errors: u64,
+    /// The most runs in flight at the same moment (shows that events overlapped).
+    pub max_running: u64,
 }
 
 /// The live counters behind [`AsyncStats`].
@@ -34,11 +36,29 @@ pub(crate) struct Counters {
     succeeded: AtomicU64,
     failed: AtomicU64,
     destination_errors: AtomicU64,
+    running: AtomicU64,
+    max_running: AtomicU64,
+}
+
+/// One run in flight; counted until dropped.
+pub(crate) struct Running<'a>(&'a Counters);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Counters {
     pub(crate) fn accepted(&self) {
         self.accepted.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Counts a run in flight until the guard is dropped.
+    pub(crate) fn running(&self) -> Running<'_> {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_running.fetch_max(now, Ordering::SeqCst);
+        Running(self)
     }
 
     pub(crate) fn ran(&self) {
@@ -75,6 +95,7 @@ impl Counters {
             succeeded: self.succeeded.load(Ordering::SeqCst),
             failed: self.failed.load(Ordering::SeqCst),
             destination_errors: self.destination_errors.load(Ordering::SeqCst),
+            max_running: self.max_running.load(Ordering::SeqCst),
         }
     }
 }

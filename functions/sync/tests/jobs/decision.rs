@@ -617,3 +617,76 @@ async fn a_message_job_updates_the_card_as_asked() {
     assert_eq!(summary["calls"][0]["api"], "message/update");
     assert_eq!(summary["calls"][0]["code"], 0);
 }
+
+/// Remembers when each request arrived, and answers like Feishu after a delay.
+#[derive(Clone, Default)]
+struct Arrivals(std::sync::Arc<std::sync::Mutex<Vec<(String, std::time::Instant)>>>);
+
+impl wiremock::Respond for Arrivals {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        self.0
+            .lock()
+            .unwrap()
+            .push((request.url.path().to_owned(), std::time::Instant::now()));
+        FeishuEcho
+            .respond(request)
+            .set_delay(Duration::from_millis(300))
+    }
+}
+
+/// The gap between the arrivals of the card update and the instance push of one card tap.
+async fn gap_between_card_update_and_push(calls: approval_sync::FeishuCalls) -> Duration {
+    let server = MockServer::start().await;
+    mount_token(&server, "t-1").await;
+    let arrivals = Arrivals::default();
+    for endpoint in [INSTANCE_PATH, UPDATE_PATH] {
+        Mock::given(method("POST"))
+            .and(path(endpoint))
+            .respond_with(arrivals.clone())
+            .mount(&server)
+            .await;
+    }
+    let service = service_with(
+        &server,
+        approval_sync::SyncSettings {
+            feishu_calls: calls,
+            ..settings()
+        },
+    );
+    seed(&service, instance(&[("t1", "PENDING")])).await;
+    service
+        .feishu()
+        .tenant_access_token(tokio::time::Instant::now() + Duration::from_secs(5))
+        .await
+        .unwrap();
+    decide(
+        &service,
+        json!({
+            "instance_id": "i-1", "task_id": "t1", "message_id": MESSAGE_ID, "action": "APPROVE"
+        }),
+    )
+    .await;
+    let arrivals = arrivals.0.lock().unwrap().clone();
+    let at = |endpoint: &str| {
+        arrivals
+            .iter()
+            .find(|(path, _)| path == endpoint)
+            .map(|(_, at)| *at)
+            .unwrap()
+    };
+    let (update, push) = (at(UPDATE_PATH), at(INSTANCE_PATH));
+    update.max(push) - update.min(push)
+}
+
+#[tokio::test]
+async fn the_card_update_and_the_instance_push_are_one_round_trip() {
+    // Concurrent: the second request reaches Feishu before the first one is answered (300 ms).
+    let concurrent = gap_between_card_update_and_push(approval_sync::FeishuCalls::Concurrent).await;
+    assert!(
+        concurrent < Duration::from_millis(150),
+        "the calls did not overlap: {concurrent:?} apart"
+    );
+    // The serial baseline (the same code path, concurrency off) waits for the first answer.
+    let serial = gap_between_card_update_and_push(approval_sync::FeishuCalls::Serial).await;
+    assert!(serial >= Duration::from_millis(300), "{serial:?}");
+}

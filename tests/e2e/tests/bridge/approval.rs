@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use feishu_sim::Tap;
 
-use crate::stack::{Bridge, BridgeOptions, action_context, approver, eventually, instance_json};
+use crate::stack::{Bridge, BridgeOptions, approver, eventually, instance_json};
 
 /// How long a decision may take to reach Feishu and the event bus.
 const SETTLE: Duration = Duration::from_secs(60);
@@ -49,16 +49,12 @@ async fn decide_on_the_card(action: &str, status: &str) {
     assert_eq!(callback["action_callback_token"], bridge.callback_token());
 
     // What Feishu posts when the approver taps the button on the card.
-    let body = bridge.encrypted_callback(
-        json!({
-            "action_type": action,
-            "action_context": action_context("po-1001", "manager"),
-            "user_id": approver("manager"),
-            "approval_code": approval_code,
-            "reason": "looks right",
-        }),
-        Some(&card.message_id),
+    let (url, body) = bridge.tap(
+        "po-1001",
+        "manager",
+        &Tap::new(action, &approval_code).with_reason("looks right"),
     );
+    assert_eq!(url, callback_url);
     let (http_status, answer) = bridge.post(&callback_url, body).await;
     assert_eq!(http_status, 200, "callback answer: {answer}");
     assert_eq!(answer["code"], 0);
@@ -94,6 +90,15 @@ async fn decide_on_the_card(action: &str, status: &str) {
     assert_eq!(detail["user_id"], approver("manager"));
     assert_eq!(detail["instance_status"], status);
     assert_eq!(detail["message_id"], card.message_id.as_str());
+    assert_eq!(detail["reason"], "looks right");
+    assert_eq!(
+        detail["action_context"], "po-1001/manager",
+        "the task's own action_context, not the card's"
+    );
+    assert_eq!(
+        detail["decision_id"],
+        "po-1001/manager/0/".to_owned() + action
+    );
 
     let stats = bridge.lambda_async.wait_until_idle(SETTLE).await;
     assert_eq!((stats.accepted, stats.succeeded, stats.failed), (1, 1, 0));

@@ -1,43 +1,52 @@
-//! A burst of decisions while Feishu fails at random: nothing lost, nothing applied twice.
+//! A burst of taps while Feishu fails at random — first decisions, double taps, contrary and
+//! wrong-approver taps, on cards and in the list — then the faults stop and the failure queue is
+//! redriven: every tap is judged exactly once, the first accepted decision of each task is its
+//! final status in Feishu, on its card and in the events, and nothing is lost.
 
 use std::collections::{BTreeMap, BTreeSet};
+
 use std::time::Duration;
 
-use feishu_sim::{FaultCommand, FaultKind, RandomFaults, StateSnapshot};
+use feishu_sim::{FaultCommand, FaultKind, RandomFaults, StateSnapshot, Tap};
 use futures::{StreamExt, stream};
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-use crate::stack::{Bridge, BridgeOptions, action_context, approver, instance_json};
+use crate::stack::{Bridge, BridgeOptions, action_context, approver, card_of, instance_json};
 
 const INSTANCES: usize = 20;
 const TASKS_PER_INSTANCE: usize = 10;
-/// Tasks that get a decision; the others stay pending.
+/// Tasks that get a first tap; the others stay untouched.
 const DECIDED_TASKS: usize = 170;
-/// Decisions sent a second time (a double tap, or the same decision from the task list).
-const REPEATED_DECISIONS: usize = 30;
+/// First taps sent again (a double tap, or the same decision from the task list).
+const REPEATED: usize = 30;
+/// Tasks that also get the contrary action (a second approver's view was stale).
+const CONTRARY: usize = 30;
+/// Taps by someone who is not the task's approver.
+const WRONG_APPROVER: usize = 10;
 /// Callbacks in flight at once.
 const CALLBACKS_IN_FLIGHT: usize = 8;
 /// How long the sync jobs get to finish, retries included.
 const QUIESCENCE: Duration = Duration::from_secs(240);
-/// The simulator path of bot card updates.
+const INSTANCE_PATH: &str = "/open-apis/approval/v4/external_instances";
 const UPDATE_MESSAGE_PATH: &str = "/open-apis/approval/v1/message/update";
 
-/// One decision of the plan.
+/// One tap of the plan.
 #[derive(Debug, Clone)]
 struct Decision {
     instance_id: String,
     task_id: String,
     action: &'static str,
-    /// Made on the bot card (`message_id` only), else in the task list (`instance_id` +
-    /// `task_id`).
+    /// Made on the bot card, else in the task list (`instance_id` + `task_id`).
     on_card: bool,
+    /// Who tapped.
+    user_id: String,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_burst_of_decisions_under_feishu_faults_is_neither_lost_nor_applied_twice() {
+async fn a_burst_of_taps_under_feishu_faults_is_judged_once_each_and_nothing_is_lost() {
     let bridge = Bridge::start(BridgeOptions {
         concurrency: 2,
         retry_delay: Duration::from_millis(300),
@@ -55,13 +64,15 @@ async fn a_burst_of_decisions_under_feishu_faults_is_neither_lost_nor_applied_tw
             )
             .await;
     }
+    let pushes_before = bridge.sim.handle().requests_to(INSTANCE_PATH).len();
 
-    let mut rng = StdRng::seed_from_u64(20_261_122);
+    let mut rng = StdRng::seed_from_u64(20_261_130);
     let plan = plan(&mut rng, &instance_ids, &task_ids);
-    let cards = bridge.sim.handle().state();
+    // Card taps are made while the cards still show their buttons (a stale view, for the
+    // contrary and repeated ones).
     let bodies: Vec<String> = plan
         .iter()
-        .map(|decision| callback_body(&bridge, &cards, &approval_code, decision))
+        .map(|decision| callback_body(&bridge, &approval_code, decision))
         .collect();
 
     bridge
@@ -76,107 +87,85 @@ async fn a_burst_of_decisions_under_feishu_faults_is_neither_lost_nor_applied_tw
             delay_ms: 0,
         }));
     let answers = post_all(&bridge, bodies).await;
-    assert!(
-        answers
-            .iter()
-            .all(|(status, answer)| *status == 200 && answer["code"] == 0),
-        "every callback is accepted: {answers:?}"
-    );
     let stats = bridge.lambda_async.wait_until_idle(QUIESCENCE).await;
     bridge.sim.handle().clear_faults();
     assert_eq!(stats.pending, 0, "the sync jobs did not finish: {stats:?}");
-    assert_eq!(stats.accepted, plan.len() as u64);
+    let faults = bridge
+        .sim
+        .handle()
+        .requests()
+        .iter()
+        .filter(|request| request.fault.is_some())
+        .count();
+    assert!(faults > 0, "no fault was injected: the test proves nothing");
+    assert!(
+        stats.function_errors > 0,
+        "no sync job failed under 20 % faults: the test proves nothing ({stats:?})"
+    );
+    // A tap the bridge refused at once (409) never reached the sync function.
+    let handed_off = answers.iter().filter(|(status, _)| *status == 200).count();
+    for (status, answer) in &answers {
+        assert!(
+            *status == 200 || *status == 409,
+            "callbacks are taken or refused: {status} {answer}"
+        );
+    }
+    assert_eq!(stats.accepted, handed_off as u64);
 
+    // Redrive the failure queue once Feishu is well again.
+    let parked = bridge.failure_records().await;
+    for record in &parked {
+        let (error, answer) = bridge.invoke(&record.request_payload).await;
+        assert_eq!(error, None, "a redriven job failed again: {answer}");
+    }
     let state = bridge.sim.handle().state();
-    let failed = failed_decisions(&bridge, &state).await;
     let events = bridge.decision_events().await;
-    let updates = bridge.sim.handle().requests_to(UPDATE_MESSAGE_PATH);
-    let expected = distinct_decisions(&plan);
-    assert_eq!(expected.len(), DECIDED_TASKS);
     let mut problems = Vec::new();
 
-    // None lost: each decision is in Feishu and on the bus, or in the failure queue.
-    let mut events_per_decision: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+    // Every tap handed off is judged exactly once: one delivery record each, none unjudged.
+    let mut verdicts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for instance_id in &instance_ids {
+        for delivery in bridge.records(instance_id).await.deliveries {
+            let verdict = match delivery.verdict {
+                feishu_bridge::store::Verdict::Accepted { .. } => "accepted",
+                feishu_bridge::store::Verdict::Duplicate { .. } => "duplicate",
+                feishu_bridge::store::Verdict::Refused { .. } => "refused",
+                feishu_bridge::store::Verdict::Forwarded { .. } => "forwarded",
+            };
+            *verdicts.entry(verdict).or_default() += 1;
+            if !delivery.is_finished() {
+                problems.push(format!("delivery {} left unfinished", delivery.delivery_id));
+            }
+        }
+    }
+    let judged: usize = verdicts.values().sum();
+    if judged != handed_off {
+        problems.push(format!(
+            "{handed_off} taps handed off, {judged} judged: {verdicts:?}"
+        ));
+    }
+
+    // The accepted decisions, from the events (at least once: deduplicated on decision_id).
+    let mut accepted: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    let mut refused = 0;
     for event in &events {
         let detail = &event["detail"];
-        let key = (
-            text(&detail["instance_id"]),
-            text(&detail["task_id"]),
-            text(&detail["action"]),
-        );
-        *events_per_decision.entry(key).or_default() += 1;
-    }
-    let mut reflected = 0;
-    for ((instance_id, task_id), action) in &expected {
-        let status = task_status(action);
-        let card = card_status(&state, instance_id, task_id);
-        let synced = synced_task_status(&state, instance_id, task_id);
-        let published = events_per_decision
-            .get(&(instance_id.clone(), task_id.clone(), (*action).to_owned()))
-            .copied()
-            .unwrap_or(0);
-        if card.as_deref() == Some(status) && synced.as_deref() == Some(status) && published > 0 {
-            reflected += 1;
-        } else if !failed.contains(&(instance_id.clone(), task_id.clone())) {
-            problems.push(format!(
-                "{instance_id}/{task_id} {action} is lost: card {card:?}, instance task \
-                 {synced:?}, {published} events, not in the failure queue"
-            ));
+        match event["detail-type"].as_str() {
+            Some("Approval Decision") => {
+                accepted
+                    .entry((text(&detail["instance_id"]), text(&detail["task_id"])))
+                    .or_default()
+                    .insert(text(&detail["action"]));
+            }
+            Some("Approval Decision Refused") => refused += 1,
+            other => problems.push(format!("an unexpected event {other:?}")),
         }
     }
-
-    // None applied twice: one successful update per card and status. (Events are at least
-    // once: consumers deduplicate on the stable decision id; repeats are only counted.)
-    let republished = events_per_decision
-        .values()
-        .filter(|count| **count > 1)
-        .count();
-    let mut successful_updates: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for request in updates {
-        if request.http_status == 200 && request.code == 0 {
-            let key = (
-                text(&request.body["message_id"]),
-                text(&request.body["status"]),
-            );
-            *successful_updates.entry(key).or_default() += 1;
-        }
-    }
-    for ((message_id, status), count) in &successful_updates {
-        if *count > 1 {
-            problems.push(format!(
-                "card {message_id} was set to {status} {count} times"
-            ));
-        }
-    }
-
-    // Undecided tasks are untouched; instance statuses follow the tasks.
     for instance_id in &instance_ids {
-        for task_id in &task_ids {
-            if expected.contains_key(&(instance_id.clone(), task_id.clone())) {
-                continue;
-            }
-            let card = card_status(&state, instance_id, task_id);
-            let synced = synced_task_status(&state, instance_id, task_id);
-            if card.as_deref() != Some("PENDING") || synced.as_deref() != Some("PENDING") {
-                problems.push(format!(
-                    "undecided {instance_id}/{task_id} changed: card {card:?}, instance task \
-                     {synced:?}"
-                ));
-            }
-        }
-        if failed
-            .iter()
-            .any(|(failed_instance, _)| failed_instance == instance_id)
-        {
-            continue;
-        }
         let decided: Vec<&str> = task_ids
             .iter()
-            .filter_map(|task_id| {
-                expected
-                    .get(&(instance_id.clone(), task_id.clone()))
-                    .copied()
-            })
+            .filter_map(|task_id| accepted.get(&(instance_id.clone(), task_id.clone())))
+            .flat_map(|actions| actions.iter().map(String::as_str))
             .collect();
         let derived = if decided.contains(&"REJECT") {
             "REJECTED"
@@ -193,29 +182,73 @@ async fn a_burst_of_decisions_under_feishu_faults_is_neither_lost_nor_applied_tw
         if synced != Some(derived) {
             problems.push(format!("{instance_id} is {synced:?}, expected {derived}"));
         }
+        for task_id in &task_ids {
+            let synced = synced_task_status(&state, instance_id, task_id);
+            let card = card_of(&state.messages, instance_id, task_id).map(|card| card.status);
+            let (task, expected_card) = match accepted.get(&(instance_id.clone(), task_id.clone()))
+            {
+                Some(actions) if actions.len() > 1 => {
+                    problems.push(format!(
+                        "{instance_id}/{task_id} accepted contrary decisions {actions:?}"
+                    ));
+                    continue;
+                }
+                Some(actions) => {
+                    let status = actions.iter().next().map_or("", |a| task_status(a));
+                    (status, status)
+                }
+                // Not decided: pending, its card left alone until the instance is final.
+                None if derived == "PENDING" => ("PENDING", "PENDING"),
+                None => ("PENDING", "PROCESSED"),
+            };
+            if synced.as_deref() != Some(task) || card.as_deref() != Some(expected_card) {
+                problems.push(format!(
+                    "{instance_id}/{task_id}: expected task {task} and card {expected_card}, \
+                     Feishu has {synced:?} and the card {card:?}"
+                ));
+            }
+        }
     }
 
-    let faults = bridge
-        .sim
-        .handle()
-        .requests()
-        .iter()
-        .filter(|request| request.fault.is_some())
-        .count();
+    // No card set twice to one status.
+    let mut successful_updates: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for request in bridge.sim.handle().requests_to(UPDATE_MESSAGE_PATH) {
+        if request.http_status == 200 && request.code == 0 {
+            let key = (
+                text(&request.body["message_id"]),
+                text(&request.body["status"]),
+            );
+            *successful_updates.entry(key).or_default() += 1;
+        }
+    }
+    for ((message_id, status), count) in &successful_updates {
+        if *count > 1 {
+            problems.push(format!(
+                "card {message_id} was set to {status} {count} times"
+            ));
+        }
+    }
+
+    let accepted_decisions: usize = accepted.values().map(BTreeSet::len).sum();
+    let pushes = bridge.sim.handle().requests_to(INSTANCE_PATH).len() - pushes_before;
     eprintln!(
-        "burst: {} callbacks, {reflected} decisions applied, {} in the failure queue, \
-         {faults} faults injected, {} sync runs ({} failed), {republished} events published \
-         more than once",
+        "burst: {} taps ({handed_off} handed off, {} refused at once with 409), verdicts \
+         {verdicts:?}, {accepted_decisions} decisions accepted, {refused} refusal events, \
+         {faults} faults injected, {} sync runs ({} failed), {} parked and redriven, {pushes} \
+         instance pushes ({:.2} per accepted decision)",
         plan.len(),
-        failed.len(),
+        plan.len() - handed_off,
         stats.runs,
         stats.function_errors,
+        parked.len(),
+        pushes as f64 / accepted_decisions.max(1) as f64,
     );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(accepted_decisions > 0 && verdicts.get("refused").copied().unwrap_or(0) > 0);
 }
 
-/// 170 distinct decisions (a quarter of them rejections, half on cards) on random tasks, plus
-/// 30 of them again (on the card or in the list), in random order.
+/// 170 first taps (a quarter of them rejections, half on cards) on random tasks; 30 of them
+/// again; the contrary action on 30; 10 by the wrong approver — in random order.
 fn plan(rng: &mut StdRng, instance_ids: &[String], task_ids: &[String]) -> Vec<Decision> {
     let mut tasks: Vec<(String, String)> = instance_ids
         .iter()
@@ -230,6 +263,7 @@ fn plan(rng: &mut StdRng, instance_ids: &[String], task_ids: &[String]) -> Vec<D
         .into_iter()
         .take(DECIDED_TASKS)
         .map(|(instance_id, task_id)| Decision {
+            user_id: approver(&task_id),
             instance_id,
             task_id,
             action: if rng.random_bool(0.25) {
@@ -240,44 +274,58 @@ fn plan(rng: &mut StdRng, instance_ids: &[String], task_ids: &[String]) -> Vec<D
             on_card: rng.random_bool(0.5),
         })
         .collect();
-    let repeated: Vec<Decision> = plan
-        .choose_multiple(rng, REPEATED_DECISIONS)
-        .cloned()
-        .collect();
-    let repeats: Vec<Decision> = repeated
-        .into_iter()
+    let repeats: Vec<Decision> = plan
+        .choose_multiple(rng, REPEATED)
         .map(|decision| Decision {
             on_card: rng.random_bool(0.5),
-            ..decision
+            ..decision.clone()
+        })
+        .collect();
+    let contrary: Vec<Decision> = plan
+        .choose_multiple(rng, CONTRARY)
+        .map(|decision| Decision {
+            action: if decision.action == "APPROVE" {
+                "REJECT"
+            } else {
+                "APPROVE"
+            },
+            on_card: false,
+            ..decision.clone()
+        })
+        .collect();
+    let wrong: Vec<Decision> = plan
+        .choose_multiple(rng, WRONG_APPROVER)
+        .map(|decision| Decision {
+            user_id: "someone-else".to_owned(),
+            on_card: false,
+            ..decision.clone()
         })
         .collect();
     plan.extend(repeats);
+    plan.extend(contrary);
+    plan.extend(wrong);
     plan.shuffle(rng);
     plan
 }
 
 /// The encrypted callback Feishu sends for `decision`.
-fn callback_body(
-    bridge: &Bridge,
-    state: &StateSnapshot,
-    approval_code: &str,
-    decision: &Decision,
-) -> String {
-    let mut fields = json!({
-        "action_type": decision.action,
-        "action_context": action_context(&decision.instance_id, &decision.task_id),
-        "user_id": approver(&decision.task_id),
-        "approval_code": approval_code,
-    });
+fn callback_body(bridge: &Bridge, approval_code: &str, decision: &Decision) -> String {
     if decision.on_card {
-        let message_id = card_message_id(state, &decision.instance_id, &decision.task_id)
-            .unwrap_or_else(|| panic!("no card for {decision:?}"));
-        bridge.encrypted_callback(fields, Some(&message_id))
-    } else {
-        fields["instance_id"] = json!(decision.instance_id);
-        fields["task_id"] = json!(decision.task_id);
-        bridge.encrypted_callback(fields, None)
+        let tap = Tap::new(decision.action, approval_code).by(&decision.user_id);
+        let (_, body) = bridge.tap(&decision.instance_id, &decision.task_id, &tap);
+        return body;
     }
+    bridge.encrypted_callback(
+        json!({
+            "action_type": decision.action,
+            "action_context": action_context(&decision.instance_id, &decision.task_id),
+            "user_id": decision.user_id,
+            "approval_code": approval_code,
+            "instance_id": decision.instance_id,
+            "task_id": decision.task_id,
+        }),
+        None,
+    )
 }
 
 /// POSTs every body to the bridge's callback URL, a few at a time; returns the answers in order.
@@ -290,73 +338,11 @@ async fn post_all(bridge: &Bridge, bodies: Vec<String>) -> Vec<(u16, Value)> {
         .await
 }
 
-/// Each decided task and its action (repeats collapse).
-fn distinct_decisions(plan: &[Decision]) -> BTreeMap<(String, String), &'static str> {
-    plan.iter()
-        .map(|decision| {
-            (
-                (decision.instance_id.clone(), decision.task_id.clone()),
-                decision.action,
-            )
-        })
-        .collect()
-}
-
-/// The tasks whose decision job ended in the failure queue.
-async fn failed_decisions(bridge: &Bridge, state: &StateSnapshot) -> BTreeSet<(String, String)> {
-    bridge
-        .failure_records()
-        .await
-        .iter()
-        .map(|record| {
-            let job = &record.request_payload;
-            if let (Some(instance_id), Some(task_id)) =
-                (job["instance_id"].as_str(), job["task_id"].as_str())
-            {
-                return (instance_id.to_owned(), task_id.to_owned());
-            }
-            let message_id = text(&job["message_id"]);
-            let context = state
-                .messages
-                .iter()
-                .find(|card| card.message_id == message_id)
-                .and_then(|card| card.action_callback.as_ref())
-                .and_then(|callback| callback["action_context"].as_str())
-                .unwrap_or_else(|| panic!("a failed job names an unknown card: {job}"));
-            let (instance_id, task_id) = context.split_once('/').expect("instance/task");
-            (instance_id.to_owned(), task_id.to_owned())
-        })
-        .collect()
-}
-
 fn task_status(action: &str) -> &'static str {
     match action {
         "APPROVE" => "APPROVED",
         _ => "REJECTED",
     }
-}
-
-fn card_message_id(state: &StateSnapshot, instance_id: &str, task_id: &str) -> Option<String> {
-    let context = action_context(instance_id, task_id);
-    state
-        .messages
-        .iter()
-        .find(|card| {
-            card.action_callback
-                .as_ref()
-                .and_then(|callback| callback["action_context"].as_str())
-                == Some(context.as_str())
-        })
-        .map(|card| card.message_id.clone())
-}
-
-fn card_status(state: &StateSnapshot, instance_id: &str, task_id: &str) -> Option<String> {
-    let message_id = card_message_id(state, instance_id, task_id)?;
-    state
-        .messages
-        .iter()
-        .find(|card| card.message_id == message_id)
-        .map(|card| card.status.clone())
 }
 
 fn synced_task_status(state: &StateSnapshot, instance_id: &str, task_id: &str) -> Option<String> {

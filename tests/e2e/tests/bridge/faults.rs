@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use feishu_sim::{FaultCommand, FaultKind, FaultRule};
-use serde_json::{Value, json};
+use feishu_sim::{FaultCommand, FaultKind, FaultRule, Tap};
+use serde_json::Value;
 
-use crate::stack::{Bridge, BridgeOptions, action_context, approver, instance_json};
+use crate::stack::{Bridge, BridgeOptions, instance_json};
 
 /// How long a decision may take, Lambda retries included.
 const SETTLE: Duration = Duration::from_secs(60);
@@ -23,16 +23,8 @@ async fn one_pending_card(bridge: &Bridge, instance_id: &str) -> String {
             true,
         )
         .await;
-    let card = bridge.card(instance_id, "manager").expect("a card");
-    bridge.encrypted_callback(
-        json!({
-            "action_type": "APPROVE",
-            "action_context": action_context(instance_id, "manager"),
-            "user_id": approver("manager"),
-            "approval_code": approval_code,
-        }),
-        Some(&card.message_id),
-    )
+    let (_, body) = bridge.tap(instance_id, "manager", &Tap::new("APPROVE", &approval_code));
+    body
 }
 
 /// Waits until the sync jobs are done; then the card, the synced task and the events.
@@ -136,14 +128,19 @@ async fn simultaneous_duplicate_callbacks_update_the_card_once() {
     );
     assert_eq!((first.0, second.0), (200, 200));
     let (card, task, events) = outcome(&bridge, "po-3003").await;
-    assert_eq!(bridge.lambda_async.stats().succeeded, 2);
+    let stats = bridge.lambda_async.stats();
+    assert_eq!(stats.succeeded, 2);
+    assert_eq!(
+        stats.max_running, 2,
+        "the two sync jobs did not overlap, so this test proved nothing"
+    );
     assert_eq!((card.as_str(), task.as_str()), ("APPROVED", "APPROVED"));
     // Events are at least once; consumers deduplicate on the stable decision id.
     assert!(!events.is_empty());
     assert!(
         events
             .iter()
-            .all(|event| event["detail"]["decision_id"] == "po-3003/manager/APPROVE")
+            .all(|event| event["detail"]["decision_id"] == "po-3003/manager/0/APPROVE")
     );
     assert_eq!(card_updates(&bridge), 1, "both deliveries updated the card");
 }

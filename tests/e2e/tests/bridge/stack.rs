@@ -14,13 +14,13 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_sqs::types::QueueAttributeName;
+use feishu_bridge::card_context::CardContext;
 use feishu_bridge::crypto::CallbackCipher;
-use feishu_sim::{MessageRecord, RunningSimulator, SimConfig, Simulator};
+use feishu_bridge::store::dynamodb::{DynamoDbStore, create_table};
+use feishu_bridge::store::{InstanceRecords, InstanceStore};
+use feishu_sim::{MessageRecord, RunningSimulator, SimConfig, Simulator, Tap};
 use lambda_async::{AsyncConfig, FailureDestination, InvocationRecord, LambdaAsync};
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -77,6 +77,7 @@ pub struct Bridge {
     app_env: Vec<(String, String)>,
     lambda: aws_sdk_lambda::Client,
     sqs: aws_sdk_sqs::Client,
+    store: DynamoDbStore,
     events_queue_url: String,
     failures_queue_url: String,
     events: Mutex<Vec<Value>>,
@@ -102,8 +103,12 @@ impl Bridge {
         let sqs = aws_sdk_sqs::Client::new(&sdk_config);
         let events_queue_url = create_queue(&sqs, &format!("decision-events-{suffix}")).await;
         let failures_queue_url = create_queue(&sqs, &format!("sync-failures-{suffix}")).await;
-        let table_name = format!("snapshots-{suffix}");
-        create_table(&aws_sdk_dynamodb::Client::new(&sdk_config), &table_name).await;
+        let table_name = format!("instances-{suffix}");
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk_config);
+        create_table(&dynamodb, &table_name)
+            .await
+            .expect("moto creates the table");
+        let store = DynamoDbStore::new(dynamodb, &table_name);
         let bus_name = format!("approvals-{suffix}");
         let events_queue_arn = queue_arn(&sqs, &events_queue_url).await;
         route_bridge_events(
@@ -182,6 +187,7 @@ impl Bridge {
             app_env,
             lambda: aws_sdk_lambda::Client::new(&lambda_config),
             sqs,
+            store,
             events_queue_url,
             failures_queue_url,
             events: Mutex::new(Vec::new()),
@@ -236,6 +242,14 @@ impl Bridge {
     /// synchronous invoke, as the company's system does) and returns the function's summary.
     pub async fn push(&self, instance: &Value, notify: bool) -> Value {
         let job = json!({"type": "instance", "instance": instance, "notify": notify});
+        let (error, payload) = self.invoke(&job).await;
+        assert_eq!(error, None, "the instance job failed: {payload}");
+        payload
+    }
+
+    /// Invokes the sync function synchronously with `job`; returns its function error, if any,
+    /// and its answer (the summary, or the error object).
+    pub async fn invoke(&self, job: &Value) -> (Option<String>, Value) {
         let answer = self
             .lambda
             .invoke()
@@ -248,24 +262,32 @@ impl Bridge {
             .payload()
             .and_then(|payload| serde_json::from_slice(payload.as_ref()).ok())
             .unwrap_or(Value::Null);
-        assert_eq!(
-            answer.function_error(),
-            None,
-            "the instance job failed: {payload}"
-        );
-        payload
+        (answer.function_error().map(str::to_owned), payload)
     }
 
-    /// The bot card sent to `user_id` for task `task_id` of `instance_id` (the one whose action
-    /// context names it, see [`instance_json`]).
+    /// The sync function's records of `instance_id`, as stored in DynamoDB.
+    pub async fn records(&self, instance_id: &str) -> InstanceRecords {
+        self.store.load(instance_id).await.expect("moto answers")
+    }
+
+    /// The (latest) bot card the bridge sent for task `task_id` of `instance_id`: the one whose
+    /// card context names them.
     pub fn card(&self, instance_id: &str, task_id: &str) -> Option<MessageRecord> {
-        let context = action_context(instance_id, task_id);
-        self.sim.handle().state().messages.into_iter().find(|card| {
-            card.action_callback
-                .as_ref()
-                .and_then(|callback| callback["action_context"].as_str())
-                == Some(context.as_str())
-        })
+        card_of(&self.sim.handle().state().messages, instance_id, task_id)
+    }
+
+    /// What Feishu posts when the card's recipient taps `action` on the card of `task_id` of
+    /// `instance_id`: the callback URL and the (encrypted) body.
+    pub fn tap(&self, instance_id: &str, task_id: &str, tap: &Tap) -> (String, String) {
+        let card = self
+            .card(instance_id, task_id)
+            .expect("the task has a card");
+        let callback = self
+            .sim
+            .handle()
+            .tap(&card.message_id, tap)
+            .expect("the card has the button");
+        (callback.url, callback.body)
     }
 
     /// `{"encrypt": …}` of `fields` plus the callback token, with `message_id` (when given) as a
@@ -357,6 +379,23 @@ where
         );
         tokio::time::sleep(POLL_INTERVAL).await;
     }
+}
+
+/// The last card among `cards` whose card context names task `task_id` of `instance_id`.
+pub fn card_of(cards: &[MessageRecord], instance_id: &str, task_id: &str) -> Option<MessageRecord> {
+    cards
+        .iter()
+        .rev()
+        .find(|card| {
+            card.action_callback
+                .as_ref()
+                .and_then(|callback| callback["action_context"].as_str())
+                .and_then(CardContext::decode)
+                .is_some_and(|context| {
+                    context.instance_id == instance_id && context.task_id == task_id
+                })
+        })
+        .cloned()
 }
 
 /// The `action_context` of task `task_id` of `instance_id` in [`instance_json`].
@@ -456,31 +495,6 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> String {
         .attributes
         .and_then(|mut attributes| attributes.remove(&QueueAttributeName::QueueArn))
         .expect("a queue ARN")
-}
-
-/// The snapshot table as `template.yaml` defines it: partition key `pk` (S), on demand.
-async fn create_table(dynamodb: &aws_sdk_dynamodb::Client, table_name: &str) {
-    dynamodb
-        .create_table()
-        .table_name(table_name)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("an attribute definition"),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .expect("a key schema"),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("moto creates the table");
 }
 
 /// A bus whose rule sends every event of the bridge to the queue `queue_arn`.
