@@ -11,4 +11,5 @@ pub mod client;
 pub mod crypto;
 pub mod ids;
 pub mod job;
+pub mod metrics;
 pub mod secrets;
