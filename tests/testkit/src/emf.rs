@@ -140,10 +140,10 @@ fn check_metric<'a>(
     if !seen.insert(name) {
         problems.push(format!("{at}: metric `{name}` is defined twice"));
     }
-    if let Some(unit) = metric.get("Unit") {
-        if !unit.as_str().is_some_and(|unit| UNITS.contains(&unit)) {
-            problems.push(format!("{at}: metric `{name}` has an unknown unit {unit}"));
-        }
+    if let Some(unit) = metric.get("Unit")
+        && !unit.as_str().is_some_and(|unit| UNITS.contains(&unit))
+    {
+        problems.push(format!("{at}: metric `{name}` has an unknown unit {unit}"));
     }
     let valid_value = match root.get(name) {
         Some(Value::Number(_)) => true,
