@@ -4,9 +4,10 @@
 //! - [`EmfDocument`]: one EMF document — one value per dimension, metrics grouped by the dimension
 //!   sets they are aggregated over, and properties (searchable log fields that are not metrics);
 //! - [`EmfEmitter`]: the namespace, and the writer of a batch of documents as contiguous lines;
-//! - [`JobMetrics`]: the per-job collector of the sync function. The job, the Feishu client
-//!   ([`feishu_call`], [`feishu_retry`], [`token_refresh`]) and the store record into it while the
-//!   job runs inside [`JobMetrics::scope`]; [`JobMetrics::finish`] turns it into documents that are
+//! - [`JobMetrics`]: the per-job collector of the sync function. The Feishu client
+//!   ([`feishu_call`], [`feishu_retry`], [`token_refresh`]) and the job's steps
+//!   ([`store_conflict`], [`event_published`], [`decision_applied`]) record into it while the job
+//!   runs inside [`JobMetrics::scope`]; [`JobMetrics::finish`] turns it into documents that are
 //!   written once, at the end of the job.
 //!
 //! Dimensions are low-cardinality by construction: their names are `&'static str` and their
@@ -589,6 +590,22 @@ pub fn token_refresh() {
     let _outside_a_job = CURRENT_JOB.try_with(|job| job.token_refresh());
 }
 
+/// Records a lost conditional write into the current job's metrics (no-op outside a job).
+pub fn store_conflict() {
+    let _outside_a_job = CURRENT_JOB.try_with(|job| job.store_conflict());
+}
+
+/// Records a published decision event into the current job's metrics (no-op outside a job).
+pub fn event_published() {
+    let _outside_a_job = CURRENT_JOB.try_with(|job| job.event_published());
+}
+
+/// Records that the decision received at `received_at` is applied in Feishu, into the current
+/// job's metrics (no-op outside a job).
+pub fn decision_applied(received_at: UnixMillis) {
+    let _outside_a_job = CURRENT_JOB.try_with(|job| job.decision_applied(received_at));
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -803,9 +820,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_client_records_into_the_job_in_scope_and_nowhere_outside() {
+    async fn the_client_and_the_job_steps_record_into_the_job_in_scope_and_nowhere_outside() {
         feishu_call(SYNC_PATH, FeishuResult::Code(0), Duration::ZERO);
         token_refresh();
+        store_conflict();
         let job = JobMetrics::start("decision");
         job.scope(async {
             let (one, two) = tokio::join!(
@@ -816,12 +834,18 @@ mod tests {
                     token_refresh();
                 },
             );
+            store_conflict();
+            event_published();
+            decision_applied(UnixMillis::now());
             (one, two)
         })
         .await;
         let other = JobMetrics::start("decision");
         let documents = job.finish(JobOutcome::Applied);
         assert_eq!(documents[0].metric_value("TokenRefreshes"), Some(1.0));
+        assert_eq!(documents[0].metric_value("StoreConflicts"), Some(1.0));
+        assert_eq!(documents[0].metric_value("EventsPublished"), Some(1.0));
+        assert!(documents[0].metric_value("TapToApplied").is_some());
         assert_eq!(documents.len(), 3, "{documents:#?}");
         assert_eq!(
             documents[1].dimension_value("Api"),
