@@ -25,6 +25,8 @@ use std::io::{self, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use crate::models::time::UnixMillis;
@@ -104,7 +106,8 @@ struct Directive {
 pub struct EmfDocument {
     dimensions: Vec<(&'static str, String)>,
     directives: Vec<Directive>,
-    properties: Map<String, Value>,
+    /// Shared: the documents of one job carry the same properties.
+    properties: Arc<Map<String, Value>>,
 }
 
 impl EmfDocument {
@@ -140,7 +143,7 @@ impl EmfDocument {
 
     /// Sets a property: a field for Logs Insights that is not a metric (ids, request ids).
     pub fn property(mut self, name: &str, value: impl Into<Value>) -> Self {
-        self.properties.insert(name.to_owned(), value.into());
+        Arc::make_mut(&mut self.properties).insert(name.to_owned(), value.into());
         self
     }
 
@@ -169,42 +172,127 @@ impl EmfDocument {
             .map(|(_, value)| value.as_str())
     }
 
-    /// The document as EMF JSON under `namespace`, stamped `timestamp_ms`. Properties come first
-    /// and are overwritten by a dimension or metric of the same name.
-    pub fn to_json(&self, namespace: &Namespace, timestamp_ms: u64) -> Value {
-        let mut root = self.properties.clone();
-        for (name, value) in &self.dimensions {
-            root.insert((*name).to_owned(), Value::from(value.as_str()));
-        }
-        let mut directives = Vec::with_capacity(self.directives.len());
-        for directive in &self.directives {
-            let mut definitions = Vec::with_capacity(directive.metrics.len());
-            for metric in &directive.metrics {
-                definitions.push(serde_json::json!({
-                    "Name": metric.name,
-                    "Unit": metric.unit.as_str(),
-                }));
-                let value = match metric.values.as_slice() {
-                    [single] => Value::from(*single),
-                    many => Value::from(many.to_vec()),
-                };
-                root.insert(metric.name.to_owned(), value);
-            }
-            directives.push(serde_json::json!({
-                "Namespace": namespace.as_str(),
-                "Dimensions": directive.dimension_sets,
-                "Metrics": definitions,
-            }));
-        }
-        root.insert(
-            "_aws".to_owned(),
-            serde_json::json!({
-                "Timestamp": timestamp_ms,
-                "CloudWatchMetrics": directives,
-            }),
-        );
-        Value::Object(root)
+    /// Whether a dimension or a metric of the document is called `name`.
+    fn names_member(&self, name: &str) -> bool {
+        self.dimensions.iter().any(|(known, _)| *known == name)
+            || self.all_metrics().any(|metric| metric.name == name)
     }
+
+    fn all_metrics(&self) -> impl Iterator<Item = &Metric> {
+        self.directives
+            .iter()
+            .flat_map(|directive| &directive.metrics)
+    }
+
+    /// Appends the document as one EMF JSON line (ending in `\n`) under `namespace`, stamped
+    /// `timestamp_ms`. A property named like a dimension or metric is left out.
+    pub fn write_line(&self, namespace: &Namespace, timestamp_ms: u64, out: &mut Vec<u8>) {
+        let rendered = Rendered {
+            document: self,
+            namespace,
+            timestamp_ms,
+        };
+        // Serializing into a Vec cannot fail: every key is a string and every number finite
+        // or written as null.
+        if serde_json::to_writer(&mut *out, &rendered).is_ok() {
+            out.push(b'\n');
+        }
+    }
+}
+
+/// A document with what its JSON line needs besides itself.
+struct Rendered<'a> {
+    document: &'a EmfDocument,
+    namespace: &'a Namespace,
+    timestamp_ms: u64,
+}
+
+impl Serialize for Rendered<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let document = self.document;
+        let mut root = serializer.serialize_map(None)?;
+        for (name, value) in document.properties.iter() {
+            if !document.names_member(name) {
+                root.serialize_entry(name, value)?;
+            }
+        }
+        for (name, value) in &document.dimensions {
+            root.serialize_entry(name, value)?;
+        }
+        for metric in document.all_metrics() {
+            match metric.values.as_slice() {
+                [single] => root.serialize_entry(metric.name, single)?,
+                many => root.serialize_entry(metric.name, many)?,
+            }
+        }
+        root.serialize_entry(
+            "_aws",
+            &Metadata {
+                timestamp_ms: self.timestamp_ms,
+                namespace: self.namespace,
+                directives: &document.directives,
+            },
+        )?;
+        root.end()
+    }
+}
+
+/// The `_aws` member: timestamp and metric directives.
+struct Metadata<'a> {
+    timestamp_ms: u64,
+    namespace: &'a Namespace,
+    directives: &'a [Directive],
+}
+
+impl Serialize for Metadata<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut metadata = serializer.serialize_map(Some(2))?;
+        metadata.serialize_entry("Timestamp", &self.timestamp_ms)?;
+        let directives: Vec<DirectiveView<'_>> = self
+            .directives
+            .iter()
+            .map(|directive| DirectiveView {
+                namespace: self.namespace,
+                directive,
+            })
+            .collect();
+        metadata.serialize_entry("CloudWatchMetrics", &directives)?;
+        metadata.end()
+    }
+}
+
+/// One metric directive under its namespace.
+struct DirectiveView<'a> {
+    namespace: &'a Namespace,
+    directive: &'a Directive,
+}
+
+impl Serialize for DirectiveView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut directive = serializer.serialize_map(Some(3))?;
+        directive.serialize_entry("Namespace", self.namespace.as_str())?;
+        directive.serialize_entry("Dimensions", self.directive.dimension_sets)?;
+        let definitions: Vec<Definition> = self
+            .directive
+            .metrics
+            .iter()
+            .map(|metric| Definition {
+                name: metric.name,
+                unit: metric.unit.as_str(),
+            })
+            .collect();
+        directive.serialize_entry("Metrics", &definitions)?;
+        directive.end()
+    }
+}
+
+/// A metric definition: its name and unit.
+#[derive(Serialize)]
+struct Definition {
+    #[serde(rename = "Name")]
+    name: &'static str,
+    #[serde(rename = "Unit")]
+    unit: &'static str,
 }
 
 /// A CloudWatch namespace: 1–255 of `A-Z a-z 0-9 . - _ / # :` and space, not starting `AWS/`.
@@ -267,11 +355,10 @@ impl EmfEmitter {
     }
 
     /// The documents as EMF JSON lines, each ending in `\n`, stamped `timestamp_ms`.
-    pub fn render(&self, documents: &[EmfDocument], timestamp_ms: u64) -> String {
-        let mut lines = String::new();
+    pub fn render(&self, documents: &[EmfDocument], timestamp_ms: u64) -> Vec<u8> {
+        let mut lines = Vec::with_capacity(768 * documents.len());
         for document in documents {
-            lines.push_str(&document.to_json(&self.namespace, timestamp_ms).to_string());
-            lines.push('\n');
+            document.write_line(&self.namespace, timestamp_ms, &mut lines);
         }
         lines
     }
@@ -281,7 +368,7 @@ impl EmfEmitter {
         if documents.is_empty() {
             return Ok(());
         }
-        out.write_all(self.render(documents, now_millis()).as_bytes())?;
+        out.write_all(&self.render(documents, now_millis()))?;
         out.flush()
     }
 
@@ -501,8 +588,9 @@ impl JobMetrics {
         use names::*;
         let duration = self.started.elapsed();
         let record = self.record();
+        let properties = Arc::new(record.properties.clone());
         let with_properties = |document: EmfDocument| EmfDocument {
-            properties: record.properties.clone(),
+            properties: Arc::clone(&properties),
             ..document
         };
         let mut job_document = EmfDocument::new()
@@ -663,7 +751,15 @@ mod tests {
                 [Metric::millis("Latency", [Duration::from_micros(1_500)])],
             )
             .property("instance_id", "inst-1")
+            .property("Outcome", "a property may not shadow a dimension")
             .optional_property("task_id", None::<&str>);
+        let raw = emitter().render(std::slice::from_ref(&document), 1);
+        let raw = String::from_utf8(raw).unwrap();
+        assert_eq!(
+            raw.matches("\"Outcome\":").count(),
+            1,
+            "no duplicate member: {raw}"
+        );
         let [line] = written(&[document]).try_into().unwrap();
         assert_eq!(line["Outcome"], "bad_token", "the later value wins");
         assert_eq!(line["Callbacks"], 1.0);

@@ -131,9 +131,10 @@ mod tests {
     fn rendered(document: &EmfDocument) -> Value {
         let emitter = EmfEmitter::from_lookup(|_| None).unwrap();
         let line = emitter.render(std::slice::from_ref(document), 1_795_312_345_678);
-        let json: Value = serde_json::from_str(line.trim_end()).unwrap();
+        assert_eq!(line.last(), Some(&b'\n'), "one line");
+        let json: Value = serde_json::from_slice(&line).unwrap();
         if let Err(problems) = check_emf_document(&json) {
-            panic!("not a valid EMF document: {problems:?}\n{line}");
+            panic!("not a valid EMF document: {problems:?}\n{json}");
         }
         json
     }
