@@ -14,5 +14,6 @@ pub mod crypto;
 pub mod ids;
 pub mod job;
 pub mod lifecycle;
+pub mod metrics;
 pub mod secrets;
 pub mod store;

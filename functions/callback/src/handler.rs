@@ -255,6 +255,12 @@ pub async fn handle_callback<H: Handoff>(
         .unwrap_or(Err(CallbackFailure::DeadlineExceeded(service.deadline)));
     let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     log_outcome(request, &trail, result.as_ref().err(), latency_us);
+    crate::metrics::record_callback(
+        request,
+        trail.decision(),
+        result.as_ref().err(),
+        Duration::from_micros(latency_us),
+    );
     match result {
         Ok(()) => json_response(StatusCode::OK, SUCCESS_BODY),
         Err(failure) => failure.into_response(),

@@ -4,8 +4,10 @@
 //!
 //! - [`handler`]: the request handler, a plain async function over its dependencies;
 //! - [`handoff`]: the hand-off port and its adapters (Lambda invoke, in-memory);
-//! - [`config`]: settings from the environment.
+//! - [`config`]: settings from the environment;
+//! - [`metrics`]: one EMF metrics document per callback.
 
 pub mod config;
 pub mod handler;
 pub mod handoff;
+pub mod metrics;

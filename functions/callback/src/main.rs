@@ -3,6 +3,7 @@
 use approval_callback::config::Config;
 use approval_callback::handler::{CallbackService, handle_callback};
 use approval_callback::handoff::LambdaHandoff;
+use feishu_bridge::metrics::EmfEmitter;
 use feishu_bridge::secrets::CredentialSource;
 use lambda_http::{Request, service_fn};
 
@@ -12,6 +13,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     // template.yaml sets), level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else INFO.
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env()?;
+    approval_callback::metrics::install(EmfEmitter::from_env()?);
     let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let handoff = LambdaHandoff::new(
         &sdk_config,

@@ -4,11 +4,13 @@
 //! local port, waits until it answers, and stops it when dropped. They share [`ChildProcess`], a guard
 //! that makes sure no process outlives its test, and the helpers below for finding tools and
 //! pointing the AWS SDK (or a child process) at a local endpoint with fake credentials.
-//! [`CapturedLogs`] collects what a `tracing` subscriber writes, for tests that check log lines.
+//! [`CapturedLogs`] collects what a `tracing` subscriber writes, for tests that check log lines;
+//! [`check_emf_document`] checks a metrics document against the CloudWatch EMF specification.
 //!
 //! Tools come from the workspace's `.venv` (created by `scripts/setup`) unless an environment
 //! variable names them.
 
+mod emf;
 mod logs;
 mod moto;
 mod process;
@@ -17,6 +19,7 @@ mod watch;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 
+pub use emf::check_emf_document;
 pub use logs::CapturedLogs;
 pub use moto::MotoServer;
 pub use process::{ChildProcess, StartError};

@@ -46,6 +46,9 @@ pub enum Command {
     Push(PushArgs),
     /// Send a test approval bot card (template 1008) to a user.
     Card(CardArgs),
+    /// List the jobs in the sync function's failure queue with their reason, re-invoke each
+    /// synchronously and delete the ones that succeed (--dry-run: list only).
+    Redrive(RedriveArgs),
 }
 
 /// Which Feishu deployment to call.
@@ -226,6 +229,43 @@ pub struct PushArgs {
     /// The full external instance JSON: a file, or - for standard input.
     #[arg(value_name = "INSTANCE.json|-", value_parser = input_parser())]
     pub instance: Input,
+}
+
+/// `redrive` arguments.
+#[derive(Debug, Args)]
+pub struct RedriveArgs {
+    /// The failure queue's URL (the stack's FailureQueueUrl output).
+    #[arg(long, env = "FAILURE_QUEUE_URL", value_name = "URL", value_parser = http_url)]
+    pub queue_url: String,
+    /// The sync function to re-invoke jobs with (the stack's SyncFunctionName output, which
+    /// takes synchronous invokes): name, ARN or partial ARN.
+    #[arg(
+        long,
+        env = "SYNC_FUNCTION_NAME",
+        default_value = "approval-sync",
+        value_parser = text
+    )]
+    pub function: String,
+    /// List the jobs and their reasons only; invoke and delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Handle at most this many jobs in one run.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1000,
+        value_parser = clap::value_parser!(u32).range(1..=100_000).map(|n| n as usize)
+    )]
+    pub limit: usize,
+    /// Seconds a received job stays hidden from other consumers while this run handles it
+    /// (jobs that stay are made visible again when the run ends).
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 900,
+        value_parser = clap::value_parser!(i32).range(30..=43_200)
+    )]
+    pub visibility_timeout_secs: i32,
 }
 
 /// `card` arguments.

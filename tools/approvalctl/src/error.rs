@@ -131,6 +131,20 @@ pub enum CliError {
         /// Lambda's `errorMessage`.
         error_message: String,
     },
+    /// The failure queue could not be read or changed.
+    #[error("could not {action} the failure queue {queue_url}")]
+    Queue {
+        /// What was being done, e.g. "receive messages from".
+        action: &'static str,
+        /// The queue URL.
+        queue_url: String,
+        /// The AWS SDK error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// `redrive` left jobs in the failure queue (each was printed with its reason).
+    #[error("{0} job(s) stayed in the failure queue")]
+    JobsStayed(usize),
     /// The sync function's answer is not the JSON it documents.
     #[error("the sync function `{function}` answered with {problem}")]
     FunctionAnswer {
@@ -176,6 +190,12 @@ impl CliError {
                 "hint: the Lambda endpoint, region and credentials come from the AWS environment; \
                  for `cargo lambda watch` set AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:<port>, \
                  AWS_REGION and any AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY\n",
+            ),
+            Self::Queue { .. } => report.push_str(
+                "hint: the SQS endpoint, region and credentials come from the AWS environment \
+                 (AWS_ENDPOINT_URL_SQS for a local queue); reading needs sqs:ReceiveMessage, \
+                 sqs:DeleteMessage and sqs:ChangeMessageVisibility (and kms:Decrypt with a \
+                 customer-managed key)\n",
             ),
             Self::FunctionFailed { error_message, .. } => {
                 codes.extend(codes_in(error_message));

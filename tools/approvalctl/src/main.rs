@@ -1,6 +1,7 @@
 //! `approvalctl`: the setup CLI for the steps of Feishu's third-party approval guide that are
 //! otherwise done with curl — register the definition, encrypt / decrypt / send test callbacks,
-//! push an instance through the sync function, send a test card. See README.md.
+//! push an instance through the sync function, send a test card, redrive the failure queue. See
+//! README.md.
 //!
 //! Exit codes: 0 success, 1 failure, 2 usage error. Errors go to standard error; secrets never
 //! appear in any output except the `decrypt --show-token` the user asks for.
@@ -11,6 +12,7 @@ mod cli;
 mod error;
 mod feishu;
 mod push;
+mod redrive;
 mod register;
 mod send_callback;
 #[cfg(test)]
@@ -43,6 +45,7 @@ async fn run(command: &Command) -> Result<(), CliError> {
         Command::SendCallback(args) => send_callback::run(args).await,
         Command::Push(args) => push::run(args).await,
         Command::Card(args) => card::run(args).await,
+        Command::Redrive(args) => redrive::run(args).await,
     }
 }
 

@@ -16,13 +16,13 @@ use crate::error::{CliError, hint};
 
 /// The body Lambda returns for a failed invocation.
 #[derive(Debug, Default, Deserialize)]
-struct FunctionErrorBody {
+pub struct FunctionErrorBody {
     /// e.g. `FeishuRejected`.
     #[serde(rename = "errorType")]
-    error_type: Option<String>,
+    pub error_type: Option<String>,
     /// The error's text.
     #[serde(rename = "errorMessage")]
-    error_message: Option<String>,
+    pub error_message: Option<String>,
 }
 
 /// Runs `push`.

@@ -348,6 +348,36 @@ impl Bridge {
         events.clone()
     }
 
+    /// Runs `approvalctl redrive` with `args` on the failure queue (in moto), re-invoking jobs
+    /// through `lambda-async`, which passes synchronous invokes to watch as Lambda answers them.
+    /// Returns the exit code, standard output and standard error.
+    pub async fn redrive(&self, args: &[&str]) -> (i32, String, String) {
+        let moto = MOTO.get().expect("moto runs while a bridge exists");
+        let output = tokio::process::Command::new(testkit::binary_path(APPROVALCTL))
+            .arg("redrive")
+            .args([
+                "--queue-url",
+                &self.failures_queue_url,
+                "--function",
+                SYNC_FUNCTION,
+            ])
+            .args(args)
+            .env_clear()
+            .envs(testkit::aws_env(&moto.endpoint_url()))
+            .env("AWS_ENDPOINT_URL_LAMBDA", self.lambda_async.endpoint_url())
+            .output()
+            .await
+            .expect("approvalctl runs");
+        (
+            output
+                .status
+                .code()
+                .expect("approvalctl exited with a code"),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
     /// The records of sync jobs that failed for good (the on-failure destination's content),
     /// removed from the queue.
     pub async fn failure_records(&self) -> Vec<InvocationRecord> {

@@ -1,0 +1,206 @@
+//! The callback's metrics: one EMF document per callback on standard output (see
+//! `feishu_bridge::metrics`), written after the answer is decided.
+//!
+//! - `Callbacks` (Count) by `Outcome` and `Status`, by `Status`, and by `StatusClass` (`2xx`,
+//!   `4xx`, `5xx`): alarms watch `5xx` and `401`; refusals such as 409 are ordinary `4xx`;
+//! - `CallbackLatency` (Milliseconds), over all callbacks and by `StatusClass`.
+//!
+//! The request id, trace id and the decision's ids are properties, never dimensions.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use feishu_bridge::callback::ApprovalDecision;
+use feishu_bridge::metrics::{EmfDocument, EmfEmitter, Metric};
+use lambda_http::http::StatusCode;
+use lambda_http::{Request, RequestExt};
+
+use crate::handler::CallbackFailure;
+
+/// The emitter installed by `main`; without one (tests, benches) nothing is written.
+static EMITTER: OnceLock<EmfEmitter> = OnceLock::new();
+
+/// Makes every later callback write its document with `emitter`. Only the first call counts.
+pub fn install(emitter: EmfEmitter) {
+    let _already_installed = EMITTER.set(emitter);
+}
+
+/// Writes the document of one callback, if an emitter is installed.
+pub fn record_callback(
+    request: &Request,
+    decision: Option<&ApprovalDecision>,
+    failure: Option<&CallbackFailure>,
+    latency: Duration,
+) {
+    if let Some(emitter) = EMITTER.get() {
+        emitter.emit(&[callback_document(request, decision, failure, latency)]);
+    }
+}
+
+/// The document of one callback that ended with `failure` (none: accepted) after `latency`.
+pub fn callback_document(
+    request: &Request,
+    decision: Option<&ApprovalDecision>,
+    failure: Option<&CallbackFailure>,
+    latency: Duration,
+) -> EmfDocument {
+    let (outcome, status) = match failure {
+        None => ("accepted", StatusCode::OK),
+        Some(failure) => (failure.outcome(), failure.status()),
+    };
+    let context = request.lambda_context_ref();
+    EmfDocument::new()
+        .dimension("Outcome", outcome)
+        .dimension("Status", status.as_str())
+        .dimension("StatusClass", status_class(status))
+        .metrics(
+            &[&["Outcome", "Status"], &["Status"], &["StatusClass"]],
+            [Metric::count("Callbacks", 1)],
+        )
+        .metrics(
+            &[&[], &["StatusClass"]],
+            [Metric::millis("CallbackLatency", [latency])],
+        )
+        .optional_property(
+            "request_id",
+            context.map(|context| context.request_id.as_str()),
+        )
+        .optional_property(
+            "trace_id",
+            context.and_then(|context| context.xray_trace_id.as_deref()),
+        )
+        .optional_property(
+            "approval_code",
+            decision.map(|decision| decision.approval_code.as_str()),
+        )
+        .optional_property(
+            "instance_id",
+            decision.and_then(|decision| decision.instance_id.as_deref()),
+        )
+        .optional_property(
+            "task_id",
+            decision.and_then(|decision| decision.task_id.as_deref()),
+        )
+        .optional_property(
+            "message_id",
+            decision.and_then(|decision| decision.message_id.as_ref().map(|id| id.as_str())),
+        )
+        .optional_property("action", decision.map(|decision| decision.action.as_str()))
+}
+
+/// `2xx`, `4xx` or `5xx` (`other` for anything else, which the handler never answers).
+fn status_class(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        200..=299 => "2xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use feishu_bridge::callback::CallbackBody;
+    use lambda_http::Context;
+    use serde_json::Value;
+    use testkit::check_emf_document;
+
+    use super::*;
+
+    const PLAINTEXT_APPROVE: &str = include_str!("../tests/fixtures/plaintext-approve.json");
+
+    /// The fixture's request, as Lambda hands it over (with a request and a trace id).
+    fn request() -> Request {
+        let mut context = Context::default();
+        context.request_id = "req-1".to_owned();
+        context.xray_trace_id = Some("Root=1-5759e988-bd862e3fe1be46a994272793".to_owned());
+        lambda_http::request::from_str(PLAINTEXT_APPROVE)
+            .unwrap()
+            .with_lambda_context(context)
+    }
+
+    /// The decision of the fixture's body.
+    fn decision(request: &Request) -> ApprovalDecision {
+        match CallbackBody::parse(request.body()).unwrap() {
+            CallbackBody::Plain(callback) => callback.into_decision().unwrap(),
+            CallbackBody::Encrypted(_) => panic!("the fixture is plaintext"),
+        }
+    }
+
+    /// The document as CloudWatch reads it, checked against the EMF specification.
+    fn rendered(document: &EmfDocument) -> Value {
+        let emitter = EmfEmitter::from_lookup(|_| None).unwrap();
+        let line = emitter.render(std::slice::from_ref(document), 1_795_312_345_678);
+        assert_eq!(line.last(), Some(&b'\n'), "one line");
+        let json: Value = serde_json::from_slice(&line).unwrap();
+        if let Err(problems) = check_emf_document(&json) {
+            panic!("not a valid EMF document: {problems:?}\n{json}");
+        }
+        json
+    }
+
+    #[test]
+    fn an_accepted_callback_counts_as_200_with_its_ids_as_properties() {
+        let request = request();
+        let decision = decision(&request);
+        let json = rendered(&callback_document(
+            &request,
+            Some(&decision),
+            None,
+            Duration::from_micros(2_500),
+        ));
+        assert_eq!(json["Outcome"], "accepted");
+        assert_eq!(json["Status"], "200");
+        assert_eq!(json["StatusClass"], "2xx");
+        assert_eq!(json["Callbacks"], 1.0);
+        assert_eq!(json["CallbackLatency"], 2.5);
+        assert_eq!(json["request_id"], "req-1");
+        assert_eq!(json["trace_id"], "Root=1-5759e988-bd862e3fe1be46a994272793");
+        assert_eq!(json["instance_id"], "people_1234");
+        assert_eq!(json["task_id"], "step1");
+        assert_eq!(json["message_id"], "7690275278685244603");
+        assert_eq!(json["action"], "APPROVE");
+        let dimensions = json["_aws"]["CloudWatchMetrics"].to_string();
+        for id in [
+            "request_id",
+            "trace_id",
+            "instance_id",
+            "task_id",
+            "message_id",
+        ] {
+            assert!(!dimensions.contains(id), "{id} must not be a dimension");
+        }
+    }
+
+    #[test]
+    fn failures_count_by_outcome_status_and_class() {
+        let request = request();
+        let cases = [
+            (CallbackFailure::BadToken, "bad_token", "401", "4xx"),
+            (
+                CallbackFailure::DeadlineExceeded(Duration::from_secs(3)),
+                "deadline_exceeded",
+                "504",
+                "5xx",
+            ),
+            (
+                CallbackFailure::EncryptionNotConfigured,
+                "encryption_not_configured",
+                "500",
+                "5xx",
+            ),
+        ];
+        for (failure, outcome, status, class) in cases {
+            let json = rendered(&callback_document(
+                &request,
+                None,
+                Some(&failure),
+                Duration::ZERO,
+            ));
+            assert_eq!(json["Outcome"], outcome);
+            assert_eq!(json["Status"], status);
+            assert_eq!(json["StatusClass"], class);
+            assert!(json.get("instance_id").is_none(), "no decision, no ids");
+        }
+    }
+}
