@@ -29,6 +29,7 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
+use crate::client::{CallObserver, CallReport};
 use crate::models::time::UnixMillis;
 
 /// Environment variable naming the CloudWatch namespace of every metric.
@@ -694,6 +695,31 @@ pub fn decision_applied(received_at: UnixMillis) {
     let _outside_a_job = CURRENT_JOB.try_with(|job| job.decision_applied(received_at));
 }
 
+/// Records every finished Feishu call of a client into the current job's metrics: attach it
+/// once to the process's client with
+/// [`FeishuClient::observed_by`](crate::client::FeishuClient::observed_by); calls outside a job
+/// are not recorded.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CurrentJobObserver;
+
+impl CallObserver for CurrentJobObserver {
+    fn call_finished(&self, report: &CallReport) {
+        let result = match (report.succeeded(), report.code, report.http_status) {
+            (true, _, _) => FeishuResult::Code(0),
+            (false, Some(code), _) => FeishuResult::Code(code),
+            (false, None, Some(status)) => FeishuResult::HttpStatus(status),
+            (false, None, None) => FeishuResult::Transport,
+        };
+        feishu_call(report.path, result, report.latency);
+        for _ in 0..report.retries() {
+            feishu_retry(report.path);
+        }
+        for _ in 0..report.token_refreshes {
+            token_refresh();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -950,5 +976,48 @@ mod tests {
         assert_eq!(documents[1].metric_value("FeishuRetries"), Some(1.0));
         assert_eq!(documents[2].metric_value("FeishuCalls"), Some(1.0));
         assert_eq!(other.finish(JobOutcome::Duplicate).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_client_observer_records_calls_retries_and_refreshes_into_the_current_job() {
+        let report = |failure, code, http_status, attempts, token_refreshes| CallReport {
+            path: SYNC_PATH,
+            failure,
+            code,
+            http_status,
+            log_id: None,
+            attempts,
+            rate_limited: 0,
+            token_refreshes,
+            paced: Duration::ZERO,
+            latency: Duration::from_millis(80),
+        };
+        let job = JobMetrics::start("decision");
+        job.scope(async {
+            CurrentJobObserver.call_finished(&report(None, Some(0), Some(200), 3, 1));
+            CurrentJobObserver.call_finished(&report(
+                Some(crate::client::FailureKind::Api),
+                Some(1390001),
+                Some(400),
+                1,
+                0,
+            ));
+        })
+        .await;
+        let documents = job.finish(JobOutcome::Failed);
+        assert_eq!(documents[0].metric_value("TokenRefreshes"), Some(1.0));
+        let by_code = |code: &str| {
+            documents
+                .iter()
+                .find(|document| document.dimension_value("Code") == Some(code))
+                .and_then(|document| document.metric_value("FeishuCalls"))
+        };
+        assert_eq!(by_code("0"), Some(1.0));
+        assert_eq!(by_code("1390001"), Some(1.0));
+        let retries: f64 = documents
+            .iter()
+            .filter_map(|document| document.metric_value("FeishuRetries"))
+            .sum();
+        assert_eq!(retries, 2.0);
     }
 }

@@ -197,6 +197,7 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
                     Ok(true) => {
                         self.progress.pushed = true;
                         effect = InstanceEffect::Pushed;
+                        feishu_bridge::metrics::decision_applied(delivery.job.received_at);
                     }
                     Ok(false) => self.progress.pushed = true,
                     Err(error) => failure = Some(error),

@@ -472,6 +472,7 @@ where
     P: EventPublisher,
 {
     service.publisher.publish(event).await?;
+    feishu_bridge::metrics::event_published();
     Ok(())
 }
 

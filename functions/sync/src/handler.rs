@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use feishu_bridge::job::{DecisionJob, InstanceJob, MessageJob, SyncJob};
+use feishu_bridge::metrics::JobOutcome;
 use feishu_bridge::store::InstanceStore;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -15,7 +16,7 @@ use tracing::Instrument;
 use crate::error::SyncError;
 use crate::events::EventPublisher;
 use crate::service::{Deadlines, SyncService};
-use crate::summary::SyncSummary;
+use crate::summary::{DecisionOutcome, InstanceOutcome, SyncSummary};
 use crate::{decision_job, instance_job, message_job};
 
 /// Parses an invocation payload into a job. The error names the problem (a missing or unknown
@@ -84,6 +85,60 @@ pub fn job_deadlines(
         stop = (calls + margin / 2).min(invocation.max(now));
     }
     Deadlines { calls, stop }
+}
+
+/// How a job ended, for the job metrics.
+pub fn job_outcome(result: &Result<SyncSummary, SyncError>) -> JobOutcome {
+    match result {
+        Err(_) => JobOutcome::Failed,
+        Ok(SyncSummary::Decision(summary)) => match summary.outcome {
+            DecisionOutcome::Applied => JobOutcome::Applied,
+            DecisionOutcome::Duplicate => JobOutcome::Duplicate,
+            DecisionOutcome::Refused => JobOutcome::Refused,
+        },
+        Ok(SyncSummary::Instance(summary)) => match summary.outcome {
+            InstanceOutcome::Synced => JobOutcome::Applied,
+            InstanceOutcome::Stale => JobOutcome::Stale,
+        },
+        Ok(SyncSummary::Message(_)) => JobOutcome::Applied,
+    }
+}
+
+/// The metric properties of a job: its type and the ids it names (never dimensions).
+pub fn job_properties(job: &SyncJob) -> Vec<(&'static str, String)> {
+    let mut properties = Vec::new();
+    match job {
+        SyncJob::Decision(job) => {
+            let decision = &job.decision;
+            properties.push(("approval_code", decision.approval_code.clone()));
+            properties.extend(decision.instance_id.clone().map(|id| ("instance_id", id)));
+            properties.extend(decision.task_id.clone().map(|id| ("task_id", id)));
+            properties.extend(
+                decision
+                    .message_id
+                    .as_ref()
+                    .map(|id| ("message_id", id.to_string())),
+            );
+            properties.extend(job.delivery_id.clone().map(|id| ("delivery_id", id)));
+        }
+        SyncJob::Instance(job) => {
+            properties.push(("approval_code", job.instance.approval_code.clone()));
+            properties.push(("instance_id", job.instance.instance_id.clone()));
+        }
+        SyncJob::Message(job) => {
+            properties.push(("message_id", job.update.message_id.to_string()));
+        }
+    }
+    properties
+}
+
+/// The `type` of a job.
+pub fn job_type(job: &SyncJob) -> &'static str {
+    match job {
+        SyncJob::Decision(_) => "decision",
+        SyncJob::Instance(_) => "instance",
+        SyncJob::Message(_) => "message",
+    }
 }
 
 /// Deadlines before this (2001-09-09) are not Unix times: `cargo lambda watch` sends the
@@ -174,6 +229,21 @@ mod tests {
             Err(SyncError::InvalidJob(message)) => message,
             other => panic!("expected InvalidJob, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn jobs_are_measured_by_type_and_outcome_with_their_ids_as_properties() {
+        let job = parse_job(json!({
+            "type": "decision", "approval_code": "C", "instance_id": "i-1", "task_id": "t1",
+            "action": "APPROVE", "user_id": "u", "received_at": "1", "delivery_id": "req-1"
+        }))
+        .unwrap();
+        assert_eq!(job_type(&job), "decision");
+        let properties = job_properties(&job);
+        assert!(properties.contains(&("instance_id", "i-1".to_owned())));
+        assert!(properties.contains(&("delivery_id", "req-1".to_owned())));
+        let failed: Result<SyncSummary, SyncError> = Err(invalid("x"));
+        assert_eq!(job_outcome(&failed), JobOutcome::Failed);
     }
 
     #[test]

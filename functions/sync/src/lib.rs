@@ -25,6 +25,8 @@ pub mod summary;
 pub use config::{Config, ConfigError, FeishuCalls, InstanceStatusPolicy, SyncSettings};
 pub use error::SyncError;
 pub use events::EventPublisher;
-pub use handler::{handle_job, job_deadlines, parse_job, remaining_time};
+pub use handler::{
+    handle_job, job_deadlines, job_outcome, job_properties, job_type, parse_job, remaining_time,
+};
 pub use service::SyncService;
 pub use summary::SyncSummary;

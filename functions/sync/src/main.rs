@@ -8,11 +8,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use approval_sync::events::LogPublisher;
 use approval_sync::events::eventbridge::EventBridgePublisher;
-use approval_sync::{Config, EventPublisher, SyncService, handle_job, parse_job, remaining_time};
+use approval_sync::{
+    Config, EventPublisher, SyncService, handle_job, job_outcome, job_properties, job_type,
+    parse_job, remaining_time,
+};
 use aws_config::SdkConfig;
 use aws_config::timeout::TimeoutConfig;
 use feishu_bridge::client::FeishuClient;
 use feishu_bridge::clock::SystemClock;
+use feishu_bridge::metrics::{CurrentJobObserver, EmfEmitter, JobMetrics, JobOutcome};
 use feishu_bridge::secrets::CredentialSource;
 use feishu_bridge::store::dynamodb::DynamoDbStore;
 use feishu_bridge::store::{InMemoryStore, InstanceStore};
@@ -50,11 +54,15 @@ async fn main() -> Result<(), Error> {
         Some(aws) => CredentialSource::from_env_with(aws)?,
         None => CredentialSource::from_env().await?,
     });
-    let feishu = FeishuClient::new(config.feishu.clone(), Arc::clone(&credentials))?;
+    let emitter = EmfEmitter::from_env()?;
+    // Every Feishu call of a job is recorded into that job's metrics.
+    let feishu = FeishuClient::new(config.feishu.clone(), Arc::clone(&credentials))?
+        .observed_by(Arc::new(CurrentJobObserver));
     let parts = Parts {
         feishu,
         credentials,
         config,
+        emitter,
     };
     match (&aws, parts.config.table_name.clone()) {
         (Some(aws), Some(table_name)) => {
@@ -73,6 +81,7 @@ struct Parts {
     feishu: FeishuClient,
     credentials: Arc<CredentialSource>,
     config: Config,
+    emitter: EmfEmitter,
 }
 
 /// Picks the publisher, then serves.
@@ -108,6 +117,7 @@ async fn serve<S: InstanceStore, P: EventPublisher>(
         parts.config.sync,
     );
     let service = &service;
+    let emitter = &parts.emitter;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -121,8 +131,30 @@ async fn serve<S: InstanceStore, P: EventPublisher>(
                 "the runtime's deadline is not a Unix time; SYNC_DEADLINE_MS alone bounds the job"
             );
         }
-        let job = parse_job(event.payload)?;
-        handle_job(job, service, remaining.map(|left| Instant::now() + left)).await
+        let job = match parse_job(event.payload) {
+            Ok(job) => job,
+            Err(error) => {
+                let metrics = JobMetrics::start("invalid");
+                metrics.property("request_id", event.context.request_id.clone());
+                metrics.property("error_type", error.error_type());
+                emitter.emit(&metrics.finish(JobOutcome::Failed));
+                return Err(error);
+            }
+        };
+        let metrics = JobMetrics::start(job_type(&job));
+        metrics.property("request_id", event.context.request_id.clone());
+        for (name, value) in job_properties(&job) {
+            metrics.property(name, value);
+        }
+        let invocation_deadline = remaining.map(|left| Instant::now() + left);
+        let result = metrics
+            .scope(handle_job(job, service, invocation_deadline))
+            .await;
+        if let Err(error) = &result {
+            metrics.property("error_type", error.error_type());
+        }
+        emitter.emit(&metrics.finish(job_outcome(&result)));
+        result
     }))
     .await
 }

@@ -131,7 +131,10 @@ impl<S: InstanceStore, P: EventPublisher> SyncService<S, P> {
                         commit.apply_to(&mut records);
                         return Ok((records, value));
                     }
-                    Err(StoreError::Conflict { .. }) => continue,
+                    Err(StoreError::Conflict { .. }) => {
+                        feishu_bridge::metrics::store_conflict();
+                        continue;
+                    }
                     Err(error) => return Err(error.into()),
                 },
                 Step::Claim { delivery_id, value } => {
