@@ -809,10 +809,14 @@ fn action_callback_debug_redacts_the_secrets() {
 fn message_ids_are_lossless_in_send_and_update() {
     let sent: SendMessageResponse =
         serde_json::from_value(json!({"message_id": "6968359519504171036"})).unwrap();
-    assert_eq!(sent.message_id.as_str(), "6968359519504171036");
+    let sent = sent.message_id.expect("an id");
+    assert_eq!(sent.as_str(), "6968359519504171036");
+    // A repeated uuid may be answered without an id (feishu-api.md §5.1).
+    let repeated: SendMessageResponse = serde_json::from_value(json!({})).unwrap();
+    assert_eq!(repeated.message_id, None);
 
     let update = UpdateMessageRequest {
-        message_id: sent.message_id,
+        message_id: sent,
         status: CardStatus::Approved,
         status_name: None,
         detail_action_name: None,

@@ -3,6 +3,9 @@
 //! cards, publish events, and set the records' expiry. Every effect reads the records, so a
 //! Lambda retry simply does again whatever is still undone.
 
+use std::sync::Arc;
+
+use feishu_bridge::client::CallCollector;
 use feishu_bridge::ids::MessageId;
 use feishu_bridge::models::CallbackEndpoint;
 use feishu_bridge::models::instance::ExternalInstance;
@@ -245,9 +248,10 @@ where
 
 /// Sends a template-1008 card to each pending task (as derived) with an approver and no card
 /// for its current version, and records each. A card is recorded (without its id) before it is
-/// sent; when a send is repeated — an earlier attempt may have delivered it, and Feishu then
-/// answers a repeated `uuid` with the first id, no id, or a new one — the answer's id is not
-/// trusted and the card stays without one until a callback from it tells it.
+/// sent; when a send is repeated — by a retried job, or by the client after a lost answer — an
+/// earlier attempt may have delivered the card, and Feishu answers a repeated `uuid` with the
+/// first id, no id, or a new one: the answer's id is not trusted, and the card stays without one
+/// until a callback from it tells it.
 pub(crate) async fn send_cards<S, P>(
     service: &SyncService<S, P>,
     records: &InstanceRecords,
@@ -323,10 +327,15 @@ where
         };
         let request = todo_card(&instance, task, version, &callback);
         let target = format!("{instance_id}/{}", task.task_id);
-        let message_id = match service.feishu.send_message(&request, deadline).await {
+        // The client retries a send whose answer was lost: then, too, the answer is to a
+        // repeated uuid.
+        let attempts = Arc::new(CallCollector::default());
+        let feishu = service.feishu.also_observed_by(attempts.clone());
+        let message_id = match feishu.send_message(&request, deadline).await {
             Ok(message_id) => {
                 calls.push(FeishuCall::accepted(SEND_MESSAGE_API, target));
-                (!repeated).then_some(message_id)
+                let retried = attempts.take().iter().any(|report| report.retries() > 0);
+                message_id.filter(|_| !repeated && !retried)
             }
             Err(error) => {
                 calls.push(FeishuCall::failed(SEND_MESSAGE_API, target.clone(), &error));

@@ -240,6 +240,22 @@ impl FeishuClient {
         }
     }
 
+    /// A handle on the same client that reports every call to `observer` as well as to this
+    /// handle's observer (e.g. to learn how one call went without losing the job's metrics).
+    pub fn also_observed_by(&self, observer: Arc<dyn CallObserver>) -> Self {
+        let observer: Arc<dyn CallObserver> = match &self.observer {
+            Some(first) => {
+                let first = Arc::clone(first);
+                Arc::new(move |report: &CallReport| {
+                    first.call_finished(report);
+                    observer.call_finished(report);
+                })
+            }
+            None => observer,
+        };
+        self.observed_by(observer)
+    }
+
     /// The current tenant access token, from the cache or freshly obtained.
     pub async fn tenant_access_token(&self, deadline: Instant) -> Result<Secret, FeishuError> {
         let trace = CallTrace::start();
@@ -271,13 +287,16 @@ impl FeishuClient {
             .await
     }
 
-    /// Sends an approval bot card and returns its message id. Transient failures are retried, so
-    /// set the request's `uuid`: Feishu then delivers a repeated send only once.
+    /// Sends an approval bot card and returns its message id, when Feishu's answer carries one.
+    /// Transient failures are retried, so set the request's `uuid`: Feishu then delivers a
+    /// repeated send only once, answering it with success and the first card's id, no id, or
+    /// another id (`feishu-api.md` §5.1) — an answer to a retried send names the card only
+    /// unreliably.
     pub async fn send_message(
         &self,
         request: &SendMessageRequest,
         deadline: Instant,
-    ) -> Result<MessageId, FeishuError> {
+    ) -> Result<Option<MessageId>, FeishuError> {
         let response: SendMessageResponse = self
             .call(&SEND_MESSAGE, request, deadline, read_data)
             .await?;

@@ -275,8 +275,13 @@ pub struct MessageActionConfig {
 /// `data` of a send.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendMessageResponse {
-    /// The card's id, needed to update it and to match callbacks.
-    pub message_id: MessageId,
+    /// The card's id, needed to update it and to match callbacks. Feishu answers a repeated
+    /// `uuid` with success and may leave it out (`feishu-api.md` §5.1).
+    #[serde(
+        default,
+        deserialize_with = "crate::ids::deserialize_optional_message_id"
+    )]
+    pub message_id: Option<MessageId>,
 }
 
 /// A status change of a 1008 card at most 30 days old.

@@ -41,7 +41,11 @@ pub async fn run(args: &CardArgs) -> Result<(), CliError> {
             ""
         }
     );
-    println!("{message_id}");
+    match message_id {
+        Some(message_id) => println!("{message_id}"),
+        // A repeated uuid (impossible with a fresh random one) is answered without an id.
+        None => eprintln!("Feishu's answer carried no message id"),
+    }
     Ok(())
 }
 
