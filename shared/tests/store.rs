@@ -17,8 +17,8 @@ use feishu_bridge::models::time::UnixMillis;
 use feishu_bridge::store::dynamodb::{DynamoDbStore, MAX_ITEM_BYTES, create_table};
 use feishu_bridge::store::{
     AcceptedDecision, Base, CardChange, CardRecord, CardRef, Commit, Delivery, DeliveryProgress,
-    Expiry, Head, InMemoryStore, InstanceRecords, InstanceStore, Lease, RefusedCardUpdate,
-    StoreError, Verdict,
+    Expiry, Head, InMemoryStore, InstanceRecords, InstanceStore, Lease, PushRelease,
+    RefusedCardUpdate, StoreError, Verdict,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -56,7 +56,8 @@ enum Op {
     ChangeCard(String, String, CardChange),
     IndexCard(MessageId, CardRef),
     FindCard(MessageId),
-    MarkPushed(String, u64),
+    ClaimPush(String, Lease, u64),
+    ReleasePush(String, String, u64),
     Expire(String, Expiry, Vec<MessageId>),
     LoadHead(String),
     Recent(u64, u64),
@@ -71,6 +72,7 @@ enum Answer {
     Card(Option<CardRef>),
     Head(Option<Head>),
     Recent(Vec<(String, u64)>),
+    Release(PushRelease),
 }
 
 async fn apply(store: &impl InstanceStore, op: &Op) -> Answer {
@@ -93,7 +95,11 @@ async fn apply(store: &impl InstanceStore, op: &Op) -> Answer {
             .await
             .map(|()| Answer::Done),
         Op::FindCard(message_id) => store.find_card(message_id).await.map(Answer::Card),
-        Op::MarkPushed(id, seq) => store.mark_pushed(id, *seq).await.map(|()| Answer::Done),
+        Op::ClaimPush(id, lease, now) => store.claim_push(id, lease, *now).await.map(Answer::Flag),
+        Op::ReleasePush(id, owner, seq) => store
+            .release_push(id, owner, *seq)
+            .await
+            .map(Answer::Release),
         Op::Expire(id, expiry, cards) => store
             .expire(id, *expiry, cards)
             .await
@@ -169,6 +175,7 @@ fn head(seq: u64, touched_at: u64, status: InstanceStatus) -> Head {
         company_version: UnixMillis::from_millis(START),
         push_version: UnixMillis::from_millis(touched_at + seq),
         pushed_seq: 0,
+        push_lease: None,
         status,
         touched_at,
         touched_hour: touched_at / 3_600_000,
@@ -497,13 +504,52 @@ async fn scripted_sequences_answer_alike() {
         pair.both(Op::FindCard(message.clone())).await,
         Answer::Card(Some(card_ref))
     );
-    pair.both(Op::MarkPushed(id.clone(), 2)).await;
-    pair.both(Op::MarkPushed(id.clone(), 1)).await;
-    pair.both(Op::MarkPushed("unknown".to_owned(), 5)).await;
+    // The push lease: one pusher at a time; let go only at the pushed position.
+    let claim_push =
+        |owner: &str, now: u64| Op::ClaimPush(id.clone(), lease(owner, now + 100), now);
+    assert_eq!(
+        pair.both(claim_push("exec-a", START)).await,
+        Answer::Flag(true)
+    );
+    assert_eq!(
+        pair.both(claim_push("exec-a", START + 10)).await,
+        Answer::Flag(true),
+        "its own"
+    );
+    assert_eq!(
+        pair.both(claim_push("exec-b", START + 50)).await,
+        Answer::Flag(false),
+        "live"
+    );
+    let release = |owner: &str, seq: u64| Op::ReleasePush(id.clone(), owner.to_owned(), seq);
+    assert_eq!(
+        pair.both(release("exec-a", 1)).await,
+        Answer::Release(PushRelease::Moved)
+    );
+    assert_eq!(
+        pair.both(release("exec-b", 2)).await,
+        Answer::Release(PushRelease::Lost)
+    );
+    assert_eq!(
+        pair.both(release("exec-a", 2)).await,
+        Answer::Release(PushRelease::Released)
+    );
+    assert_eq!(
+        pair.both(claim_push("exec-b", START + 50)).await,
+        Answer::Flag(true),
+        "free"
+    );
+    assert_eq!(
+        pair.both(Op::ClaimPush("unknown".to_owned(), lease("x", 1), 0))
+            .await,
+        Answer::Flag(false),
+        "no head"
+    );
     let Answer::Head(Some(stored)) = pair.both(Op::LoadHead(id.clone())).await else {
         panic!("no head");
     };
-    assert_eq!(stored.pushed_seq, 2, "never lowered");
+    assert_eq!(stored.pushed_seq, 2);
+    assert_eq!(stored.push_lease.as_ref().unwrap().owner, "exec-b");
     let expiry = Expiry {
         records_at: Some(1_900_000_000),
         tombstone_at: Some(1_930_000_000),
@@ -536,7 +582,7 @@ async fn scripted_sequences_answer_alike() {
             .iter()
             .all(|delivery| delivery.expires_at.is_none())
     );
-    // A head advanced again keeps its pushed position.
+    // A head advanced again keeps its pushed position and its push lease.
     let next = Commit {
         instance_id: id.clone(),
         at_seq: 2,
@@ -546,6 +592,17 @@ async fn scripted_sequences_answer_alike() {
     assert_eq!(pair.both(Op::Commit(Box::new(next))).await, Answer::Done);
     let records = pair.same_records(&id).await;
     assert_eq!(records.head.as_ref().unwrap().pushed_seq, 2);
+    assert_eq!(
+        records
+            .head
+            .as_ref()
+            .unwrap()
+            .push_lease
+            .as_ref()
+            .unwrap()
+            .owner,
+        "exec-b"
+    );
     assert_eq!(
         pair.both(Op::Recent(START, START + 7_200_001)).await,
         Answer::Recent(vec![(id.clone(), START + 7_200_000)])
@@ -582,7 +639,7 @@ async fn random_sequences_answer_alike() {
             let owner = format!("exec-{}", rng.random_range(0..3));
             let delivery_id = format!("d-{}", rng.random_range(0..6));
             let key = format!("card-{}", rng.random_range(0..3));
-            let op = match rng.random_range(0..9) {
+            let op = match rng.random_range(0..10) {
                 0 => Op::Commit(Box::new(Commit {
                     instance_id: id.clone(),
                     at_seq,
@@ -647,7 +704,8 @@ async fn random_sequences_answer_alike() {
                         refused: None,
                     },
                 ),
-                _ => Op::MarkPushed(id.clone(), rng.random_range(0..4)),
+                8 => Op::ClaimPush(id.clone(), lease(&owner, now + 300), now),
+                _ => Op::ReleasePush(id.clone(), owner, at_seq),
             };
             if pair.both(op).await == Answer::Conflict {
                 conflicts += 1;

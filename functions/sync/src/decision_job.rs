@@ -27,7 +27,8 @@ use tokio::time::Instant;
 
 use crate::config::FeishuCalls;
 use crate::effects::{
-    adopt_card, mark_card_processed, publish, push_latest, settle_expiry, sync_cards, update_card,
+    Pushed, adopt_card, mark_card_processed, publish, push_latest, settle_expiry, sync_cards,
+    update_card,
 };
 use crate::error::SyncError;
 use crate::events::{BridgeEvent, DecisionEvent, EventPublisher, RefusedEvent, SCHEMA_VERSION};
@@ -194,12 +195,16 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
             verdict if needs_push(verdict) => {
                 let (pushed, cards) = self.push_and_sync_cards(&records).await;
                 match pushed {
-                    Ok(true) => {
+                    Ok(Pushed::Pushed) => {
                         self.progress.pushed = true;
                         effect = InstanceEffect::Pushed;
                         feishu_bridge::metrics::decision_applied(delivery.job.received_at);
                     }
-                    Ok(false) => self.progress.pushed = true,
+                    Ok(Pushed::Superseded) => {
+                        self.progress.pushed = true;
+                        effect = InstanceEffect::Superseded;
+                    }
+                    Ok(Pushed::Nothing) => self.progress.pushed = true,
                     Err(error) => failure = Some(error),
                 }
                 match cards {
@@ -259,7 +264,7 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
     async fn push_and_sync_cards(
         &mut self,
         records: &InstanceRecords,
-    ) -> (Result<bool, SyncError>, Result<(), SyncError>) {
+    ) -> (Result<Pushed, SyncError>, Result<(), SyncError>) {
         let (service, lease, deadline) = (self.service, self.lease, self.deadline);
         let mut push_calls = Vec::new();
         let mut card_calls = Vec::new();
@@ -268,9 +273,9 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
         let already_carded = self.progress.card_done;
         let push = async {
             if already_pushed {
-                Ok(false)
+                Ok(Pushed::Nothing)
             } else {
-                push_latest(service, records.clone(), deadline, &mut push_calls).await
+                push_latest(service, records.clone(), lease, deadline, &mut push_calls).await
             }
         };
         let sync = async {

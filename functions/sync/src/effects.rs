@@ -11,7 +11,7 @@ use feishu_bridge::models::CallbackEndpoint;
 use feishu_bridge::models::instance::ExternalInstance;
 use feishu_bridge::models::message::{CardStatus, UpdateMessageRequest};
 use feishu_bridge::store::{
-    CardChange, CardRecord, CardRef, Expiry, InstanceRecords, InstanceStore, Lease,
+    CardChange, CardRecord, CardRef, Expiry, InstanceRecords, InstanceStore, Lease, PushRelease,
     RefusedCardUpdate,
 };
 use tokio::time::Instant;
@@ -71,45 +71,90 @@ pub(crate) async fn update_card<S, P>(
     update_message(service, &update, deadline).await
 }
 
-/// Pushes the instance derived from `records`, then, if the instance's head moved meanwhile (a
-/// later job may have pushed before this push landed: `REPLACE` does not compare versions),
-/// the latest derived instance again, until the head stays put — so Feishu ends on the state at
-/// the highest position. Returns whether anything was pushed.
+/// What a push of the latest state came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    /// This job pushed the latest derived instance.
+    Pushed,
+    /// Another execution is pushing the instance right now: it pushes the latest state before it
+    /// lets go, so this job does not push.
+    Superseded,
+    /// No base: nothing to push.
+    Nothing,
+}
+
+/// Pushes the latest derived instance, holding the instance's push lease so that pushes of one
+/// instance never overlap (`REPLACE` does not compare versions: overlapping pushes could land in
+/// the wrong order). The holder lets go only when the head is still at the position it pushed;
+/// if the instance moved while the push was on its way, it pushes the latest again — so Feishu
+/// ends on the state at the highest position, and a burst of changes is pushed about twice, not
+/// once per change. A job that finds the lease held leaves the push to its holder.
 pub(crate) async fn push_latest<S, P>(
     service: &SyncService<S, P>,
-    mut records: InstanceRecords,
+    records: InstanceRecords,
+    lease: &Lease,
     deadline: Instant,
     calls: &mut Vec<FeishuCall>,
-) -> Result<bool, SyncError>
+) -> Result<Pushed, SyncError>
 where
     S: InstanceStore,
 {
     let instance_id = records.instance_id.clone();
     let policy = service.settings.instance_status_policy;
-    let mut pushed = false;
+    if records.head.is_none() {
+        return Ok(Pushed::Nothing);
+    }
+    let now_ms = service.clock.now().as_millis();
+    if !service
+        .store
+        .claim_push(&instance_id, lease, now_ms)
+        .await?
+    {
+        return Ok(Pushed::Superseded);
+    }
+    let mut records = records;
+    let mut pushed = Pushed::Nothing;
     loop {
         let seq = records.seq();
-        let Some(instance) = records.derive(policy) else {
-            return Ok(pushed);
-        };
-        calls.push(push(service, &instance, deadline).await?);
-        pushed = true;
-        if let Err(error) = service.store.mark_pushed(&instance_id, seq).await {
-            tracing::warn!(%error, "could not record the pushed position");
+        if let Some(instance) = records.derive(policy) {
+            match push(service, &instance, deadline).await {
+                Ok(call) => calls.push(call),
+                Err(error) => {
+                    release_after_failure(service, &instance_id, lease).await;
+                    return Err(error);
+                }
+            }
+            pushed = Pushed::Pushed;
         }
-        let moved = service
+        match service
             .store
-            .load_head(&instance_id)
+            .release_push(&instance_id, &lease.owner, seq)
             .await?
-            .is_some_and(|head| head.seq > seq);
-        if !moved {
-            return Ok(pushed);
+        {
+            PushRelease::Released | PushRelease::Lost => return Ok(pushed),
+            PushRelease::Moved => {
+                tracing::info!(
+                    seq,
+                    "the instance moved while it was pushed; pushing the latest"
+                );
+                records = service.store.load(&instance_id).await?;
+            }
         }
-        tracing::info!(
-            seq,
-            "the instance moved while it was pushed; pushing the latest"
-        );
-        records = service.store.load(&instance_id).await?;
+    }
+}
+
+/// Lets go of the push lease after a failed push, so a retry or another job need not wait for
+/// it to run out. Best effort: failing that, the lease runs out by itself.
+async fn release_after_failure<S, P>(service: &SyncService<S, P>, instance_id: &str, lease: &Lease)
+where
+    S: InstanceStore,
+{
+    let expired = Lease {
+        owner: lease.owner.clone(),
+        until: 0,
+    };
+    if let Err(error) = service.store.claim_push(instance_id, &expired, 0).await {
+        tracing::warn!(%error, "could not release the push lease; it runs out by itself");
     }
 }
 

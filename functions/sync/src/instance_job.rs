@@ -93,7 +93,7 @@ where
     let mut push_calls = Vec::new();
     let push = async {
         if stale.is_none() || unpushed {
-            push_latest(service, records.clone(), deadline, &mut push_calls).await?;
+            push_latest(service, records.clone(), &lease, deadline, &mut push_calls).await?;
         }
         Ok::<_, SyncError>(())
     };

@@ -67,6 +67,7 @@ impl PlanContext {
                 .now
                 .max(UnixMillis::from_millis(last_push.as_millis() + 1)),
             pushed_seq: head.map_or(0, |head| head.pushed_seq),
+            push_lease: None,
             expires_at: self.tombstone_expiry(&status),
             status,
             touched_at: now,

@@ -98,6 +98,9 @@ pub enum DecisionOutcome {
 pub enum InstanceEffect {
     /// The instance with the decided task was pushed.
     Pushed,
+    /// A later change to the instance came first: its job pushes the instance with this
+    /// decision.
+    Superseded,
     /// Nothing to push: a custom action, a duplicate or a refusal leave the instance as it is.
     Unchanged,
     /// The instance was never synced through the bridge, so there was nothing to push.

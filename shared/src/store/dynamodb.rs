@@ -34,7 +34,8 @@ use crate::ids::MessageId;
 
 use super::{
     AcceptedDecision, Base, CardChange, CardRecord, CardRef, Commit, DeliveryProgress, Expiry,
-    Head, InstanceRecords, InstanceStore, Lease, Position, RecentChange, StoreError, hour_of,
+    Head, InstanceRecords, InstanceStore, Lease, Position, PushRelease, RecentChange, StoreError,
+    hour_of,
 };
 
 /// DynamoDB's maximum item size: 400 KB, counting attribute names and values.
@@ -250,7 +251,8 @@ impl DynamoDbStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    /// The head update of a commit: every field but `pushed_seq`, which only `mark_pushed` raises.
+    /// The head update of a commit: every field but `pushed_seq` and `push_lease`, which only
+    /// the push lease's holder changes.
     fn head_update(&self, commit: &Commit, head: &Head) -> Result<TransactWriteItem, StoreError> {
         let id = commit.instance_id.as_str();
         let fields = to_attributes(id, head)?;
@@ -261,7 +263,7 @@ impl DynamoDbStore {
         let mut sets = vec!["pushed_seq = if_not_exists(pushed_seq, :zero)".to_owned()];
         update = update.expression_attribute_values(":zero", n(0));
         for (index, (name, value)) in fields.into_iter().enumerate() {
-            if name == "pushed_seq" {
+            if name == "pushed_seq" || name == "push_lease" {
                 continue;
             }
             sets.push(format!("#f{index} = :f{index}"));
@@ -544,16 +546,60 @@ impl InstanceStore for DynamoDbStore {
         }
     }
 
-    async fn mark_pushed(&self, instance_id: &str, seq: Position) -> Result<(), StoreError> {
+    async fn claim_push(
+        &self,
+        instance_id: &str,
+        lease: &Lease,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
         self.update(
             (instance_key(instance_id), HEAD.to_owned()),
-            "SET pushed_seq = :seq",
-            "attribute_exists(#pk) AND (attribute_not_exists(pushed_seq) OR pushed_seq < :seq)",
-            &[("#pk", PK)],
-            vec![(":seq", n(seq))],
+            "SET #lease = :lease",
+            "attribute_exists(#pk) AND (attribute_not_exists(#lease) \
+             OR #lease.#until <= :now OR #lease.#owner = :owner)",
+            &[
+                ("#pk", PK),
+                ("#lease", "push_lease"),
+                ("#until", "until"),
+                ("#owner", "owner"),
+            ],
+            vec![
+                (":lease", lease_value(instance_id, lease)?),
+                (":now", n(now_ms)),
+                (":owner", s(&lease.owner)),
+            ],
         )
-        .await?;
-        Ok(())
+        .await
+    }
+
+    async fn release_push(
+        &self,
+        instance_id: &str,
+        owner: &str,
+        seq: Position,
+    ) -> Result<PushRelease, StoreError> {
+        let released = self
+            .update(
+                (instance_key(instance_id), HEAD.to_owned()),
+                "SET pushed_seq = :seq REMOVE #lease",
+                "#lease.#owner = :owner AND seq = :seq",
+                &[("#lease", "push_lease"), ("#owner", "owner")],
+                vec![(":owner", s(owner)), (":seq", n(seq))],
+            )
+            .await?;
+        if released {
+            return Ok(PushRelease::Released);
+        }
+        let head = self.load_head(instance_id).await?;
+        let holds = head
+            .as_ref()
+            .and_then(|head| head.push_lease.as_ref())
+            .is_some_and(|lease| lease.owner == owner);
+        Ok(if holds {
+            PushRelease::Moved
+        } else {
+            PushRelease::Lost
+        })
     }
 
     async fn expire(

@@ -9,7 +9,7 @@ use crate::ids::MessageId;
 
 use super::{
     CardChange, CardRecord, CardRef, Commit, DeliveryProgress, Expiry, Head, InstanceRecords,
-    InstanceStore, Lease, Position, RecentChange, StoreError,
+    InstanceStore, Lease, Position, PushRelease, RecentChange, StoreError,
 };
 
 /// Instance records and the card index in process memory.
@@ -250,16 +250,58 @@ impl InstanceStore for InMemoryStore {
         Ok(state.cards.get(message_id).map(|(card, _)| card.clone()))
     }
 
-    async fn mark_pushed(&self, instance_id: &str, seq: Position) -> Result<(), StoreError> {
+    async fn claim_push(
+        &self,
+        instance_id: &str,
+        lease: &Lease,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
         let mut state = self.state()?;
-        if let Some(head) = state
+        let Some(head) = state
             .instances
             .get_mut(instance_id)
             .and_then(|records| records.head.as_mut())
-        {
-            head.pushed_seq = head.pushed_seq.max(seq);
+        else {
+            return Ok(false);
+        };
+        let held = head
+            .push_lease
+            .as_ref()
+            .is_some_and(|held| held.is_live(now_ms) && held.owner != lease.owner);
+        if held {
+            return Ok(false);
         }
-        Ok(())
+        head.push_lease = Some(lease.clone());
+        Ok(true)
+    }
+
+    async fn release_push(
+        &self,
+        instance_id: &str,
+        owner: &str,
+        seq: Position,
+    ) -> Result<PushRelease, StoreError> {
+        let mut state = self.state()?;
+        let Some(head) = state
+            .instances
+            .get_mut(instance_id)
+            .and_then(|records| records.head.as_mut())
+        else {
+            return Ok(PushRelease::Lost);
+        };
+        if head
+            .push_lease
+            .as_ref()
+            .is_none_or(|held| held.owner != owner)
+        {
+            return Ok(PushRelease::Lost);
+        }
+        if head.seq != seq {
+            return Ok(PushRelease::Moved);
+        }
+        head.pushed_seq = head.pushed_seq.max(seq);
+        head.push_lease = None;
+        Ok(PushRelease::Released)
     }
 
     async fn expire(

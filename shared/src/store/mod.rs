@@ -46,9 +46,11 @@ impl Commit {
     /// Applies the commit to `records` (as the store did, once its conditions held).
     pub fn apply_to(&self, records: &mut InstanceRecords) {
         if let Some(head) = &self.head {
-            let pushed_seq = records.head.as_ref().map_or(0, |stored| stored.pushed_seq);
             let mut head = head.clone();
-            head.pushed_seq = head.pushed_seq.max(pushed_seq);
+            if let Some(stored) = &records.head {
+                head.pushed_seq = head.pushed_seq.max(stored.pushed_seq);
+                head.push_lease.clone_from(&stored.push_lease);
+            }
             records.head = Some(head);
         }
         if let Some(base) = &self.base {
@@ -105,6 +107,17 @@ pub enum CardChange {
     },
     /// A callback from the card told its message id (only set while it has none).
     LearnMessageId(MessageId),
+}
+
+/// What releasing a push lease came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushRelease {
+    /// Released: nothing was committed since the pushed position.
+    Released,
+    /// The head moved past the pushed position while it was pushed: push the latest again.
+    Moved,
+    /// The lease ran out and another execution took it (it pushes the latest).
+    Lost,
 }
 
 /// When an instance's records may be deleted (Unix seconds); `None` keeps them.
@@ -225,12 +238,23 @@ pub trait InstanceStore: Send + Sync {
         message_id: &MessageId,
     ) -> impl Future<Output = Result<Option<CardRef>, StoreError>> + Send;
 
-    /// Raises the head's `pushed_seq` to `seq` (never lowers it).
-    fn mark_pushed(
+    /// Takes the instance's push lease with `lease` if nobody else holds a live one at
+    /// `now_ms`; `Ok(false)` when another execution is pushing the instance.
+    fn claim_push(
         &self,
         instance_id: &str,
+        lease: &Lease,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records that the state at position `seq` was pushed and releases the push lease of
+    /// `owner` — only if the head is still at `seq` (else [`PushRelease::Moved`]: push again).
+    fn release_push(
+        &self,
+        instance_id: &str,
+        owner: &str,
         seq: Position,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<PushRelease, StoreError>> + Send;
 
     /// Sets (or clears) when the instance's records, its tombstone and the index entries of
     /// `cards` may be deleted.

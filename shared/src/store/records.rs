@@ -37,6 +37,10 @@ pub struct Head {
     /// The highest position whose state Feishu accepted a push of.
     #[serde(default)]
     pub pushed_seq: Position,
+    /// The execution pushing the instance right now: pushes of one instance never overlap, so
+    /// none can overtake another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_lease: Option<Lease>,
     /// The derived instance status at `seq`.
     pub status: InstanceStatus,
     /// When `seq` last moved (Unix ms): the recent-changes index reconciliation reads.
@@ -434,6 +438,7 @@ mod tests {
             company_version: UnixMillis::from_millis(5),
             push_version: UnixMillis::from_millis(push_version),
             pushed_seq: 0,
+            push_lease: None,
             status: InstanceStatus::Pending,
             touched_at: START,
             touched_hour: START / 3_600_000,

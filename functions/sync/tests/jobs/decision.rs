@@ -208,24 +208,24 @@ async fn concurrent_decisions_on_two_tasks_both_reach_the_records_and_the_last_p
             decision(json!({"instance_id": "i-1", "task_id": "t2", "action": "APPROVE"}))
         ),
     );
-    first.unwrap();
-    second.unwrap();
+    let outcomes: Vec<Value> = [first.unwrap(), second.unwrap()]
+        .iter()
+        .map(|summary| serde_json::to_value(summary).unwrap()["instance"].clone())
+        .collect();
 
-    // Both decisions took positions before either push landed: the first push carried only
-    // t1, the instance moved while it was in flight, so it was followed by the latest state.
+    // The first job pushed while the second took its position; the second found the push lease
+    // held and left the push to the first, which found the instance moved when it let go and
+    // pushed the latest state: two pushes, never overlapping.
+    assert_eq!(outcomes, [json!("pushed"), json!("superseded")]);
     let pushes = bodies(&server, INSTANCE_PATH).await;
-    assert_eq!(pushes.len(), 3, "{pushes:#?}");
+    assert_eq!(pushes.len(), 2, "{pushes:#?}");
     let approved = |push: &Value| {
         ["t1", "t2"]
             .iter()
             .filter(|task| task_status(push, task) == "APPROVED")
             .count()
     };
-    assert_eq!(
-        approved(&pushes[0]) + approved(&pushes[1]),
-        3,
-        "one push per position"
-    );
+    assert_eq!(approved(&pushes[0]), 1);
     let last = pushes.last().unwrap();
     assert_eq!(approved(last), 2);
     assert_eq!(last["status"], "APPROVED");
@@ -288,7 +288,7 @@ async fn a_push_overtaken_by_a_newer_instance_is_followed_by_the_latest_state() 
     .unwrap();
     let service = service_over(&server, settings(), InterloperStore::default());
     seed(&service, instance(&[("t1", "PENDING"), ("t2", "PENDING")])).await;
-    service.store().before_next_head_read(newer);
+    service.store().during_the_next_push(newer);
 
     let summary = decide(
         &service,
@@ -689,4 +689,41 @@ async fn the_card_update_and_the_instance_push_are_one_round_trip() {
     // The serial baseline (the same code path, concurrency off) waits for the first answer.
     let serial = gap_between_card_update_and_push(approval_sync::FeishuCalls::Serial).await;
     assert!(serial >= Duration::from_millis(300), "{serial:?}");
+}
+
+#[tokio::test]
+async fn a_decision_leaves_its_push_to_the_execution_pushing_the_instance() {
+    let server = feishu().await;
+    let service = service(&server);
+    seed(&service, instance(&[("t1", "PENDING"), ("t2", "PENDING")])).await;
+    // Another execution is pushing the instance right now (and pushes the latest state, with
+    // this decision, before it lets go).
+    let other = feishu_bridge::store::Lease {
+        owner: "other".to_owned(),
+        until: feishu_bridge::models::time::UnixMillis::now().as_millis() + 60_000,
+    };
+    assert!(service.store().claim_push("i-1", &other, 0).await.unwrap());
+
+    let summary = decide(
+        &service,
+        json!({"instance_id": "i-1", "task_id": "t1", "action": "APPROVE"}),
+    )
+    .await;
+
+    assert_eq!(
+        serde_json::to_value(&summary).unwrap()["instance"],
+        "superseded"
+    );
+    assert!(bodies(&server, INSTANCE_PATH).await.is_empty());
+    let records = service.store().load("i-1").await.unwrap();
+    assert!(records.deliveries[0].pushed);
+    // The holder finds the instance moved when it lets go, so it pushes the latest state.
+    assert_eq!(
+        service
+            .store()
+            .release_push("i-1", "other", 1)
+            .await
+            .unwrap(),
+        feishu_bridge::store::PushRelease::Moved
+    );
 }

@@ -19,7 +19,7 @@ use feishu_bridge::models::time::UnixMillis;
 use feishu_bridge::secrets::{CredentialSource, Credentials, Secret};
 use feishu_bridge::store::{
     CardChange, CardRecord, CardRef, Commit, DeliveryProgress, Expiry, Head, InMemoryStore,
-    InstanceRecords, InstanceStore, Lease, RecentChange, StoreError,
+    InstanceRecords, InstanceStore, Lease, PushRelease, RecentChange, StoreError,
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -330,8 +330,8 @@ pub fn millis(value: &Value) -> u64 {
     value.as_str().unwrap().parse().unwrap()
 }
 
-/// An in-memory store in which the company's system stores a newer instance just before the
-/// next read of the head — that is, while a job's push is on its way to Feishu.
+/// An in-memory store in which the company's system stores a newer instance while a job's
+/// push is on its way: just before the job lets go of the push lease.
 #[derive(Debug, Default)]
 pub struct InterloperStore {
     inner: InMemoryStore,
@@ -339,8 +339,8 @@ pub struct InterloperStore {
 }
 
 impl InterloperStore {
-    /// Commits `instance` as the new base right before the next `load_head`.
-    pub fn before_next_head_read(&self, instance: ExternalInstance) {
+    /// Commits `instance` as the new base right before the next push lease is released.
+    pub fn during_the_next_push(&self, instance: ExternalInstance) {
         *self.newer.lock().unwrap() = Some(instance);
     }
 }
@@ -351,23 +351,6 @@ impl InstanceStore for InterloperStore {
     }
 
     async fn load_head(&self, instance_id: &str) -> Result<Option<Head>, StoreError> {
-        let newer = self.newer.lock().unwrap().take();
-        if let Some(instance) = newer {
-            let records = self.inner.load(instance_id).await?;
-            let ctx = PlanContext {
-                now: UnixMillis::now(),
-                lease: Lease {
-                    owner: "company".to_owned(),
-                    until: 0,
-                },
-                policy: InstanceStatusPolicy::Derive,
-                record_ttl: Duration::from_secs(60),
-                tombstone_ttl: Duration::from_secs(60),
-            };
-            if let InstanceStep::Commit(commit) = plan_instance(&records, &instance, &[], &ctx) {
-                self.inner.commit(&commit).await?;
-            }
-        }
         self.inner.load_head(instance_id).await
     }
 
@@ -420,8 +403,39 @@ impl InstanceStore for InterloperStore {
         self.inner.find_card(message_id).await
     }
 
-    async fn mark_pushed(&self, instance_id: &str, seq: u64) -> Result<(), StoreError> {
-        self.inner.mark_pushed(instance_id, seq).await
+    async fn claim_push(
+        &self,
+        instance_id: &str,
+        lease: &Lease,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        self.inner.claim_push(instance_id, lease, now_ms).await
+    }
+
+    async fn release_push(
+        &self,
+        instance_id: &str,
+        owner: &str,
+        seq: u64,
+    ) -> Result<PushRelease, StoreError> {
+        let newer = self.newer.lock().unwrap().take();
+        if let Some(instance) = newer {
+            let records = self.inner.load(instance_id).await?;
+            let ctx = PlanContext {
+                now: UnixMillis::now(),
+                lease: Lease {
+                    owner: "company".to_owned(),
+                    until: 0,
+                },
+                policy: InstanceStatusPolicy::Derive,
+                record_ttl: Duration::from_secs(60),
+                tombstone_ttl: Duration::from_secs(60),
+            };
+            if let InstanceStep::Commit(commit) = plan_instance(&records, &instance, &[], &ctx) {
+                self.inner.commit(&commit).await?;
+            }
+        }
+        self.inner.release_push(instance_id, owner, seq).await
     }
 
     async fn expire(

@@ -7,6 +7,7 @@
 mod approval;
 mod bad_input;
 mod burst;
+mod countersign;
 mod faults;
 mod redrive;
 mod stack;
