@@ -192,8 +192,10 @@ async fn cached_credentials_are_served_when_a_refresh_fails() {
     let moto = MotoServer::start().await;
     let client = client(&moto).await;
     create_secret(&client, &secret_json("still-valid", None)).await;
-    let source = CredentialSource::secrets_manager(client.clone(), SECRET_ID, ttl);
+    let (counted, calls) = counting_client(&moto).await;
+    let source = CredentialSource::secrets_manager(counted, SECRET_ID, ttl);
     source.credentials().await.expect("first load succeeds");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
 
     client
         .delete_secret()
@@ -209,6 +211,11 @@ async fn cached_credentials_are_served_when_a_refresh_fails() {
         .await
         .expect("the cached credentials are still served");
     assert_eq!(credentials.app_secret.expose(), "still-valid");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "the expired cache was refreshed, and the refresh failed"
+    );
 }
 
 /// Counts Secrets Manager calls made through a client.
@@ -230,18 +237,22 @@ impl Intercept for CallCounter {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_callers_on_an_empty_cache_share_one_fetch() {
-    let moto = MotoServer::start().await;
-    create_secret(&client(&moto).await, &secret_json("shared", None)).await;
+/// A client of `moto` whose calls are counted.
+async fn counting_client(moto: &MotoServer) -> (Client, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let config = aws_sdk_secretsmanager::config::Builder::from(&moto.sdk_config().await)
         .interceptor(CallCounter(Arc::clone(&calls)))
         .build();
+    (Client::from_conf(config), calls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_on_an_empty_cache_share_one_fetch() {
+    let moto = MotoServer::start().await;
+    create_secret(&client(&moto).await, &secret_json("shared", None)).await;
+    let (counted, calls) = counting_client(&moto).await;
     let source = Arc::new(CredentialSource::secrets_manager(
-        Client::from_conf(config),
-        SECRET_ID,
-        LONG_TTL,
+        counted, SECRET_ID, LONG_TTL,
     ));
 
     let mut callers = tokio::task::JoinSet::new();
