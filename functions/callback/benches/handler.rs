@@ -18,7 +18,7 @@ use aws_lambda_events::http::{Method, StatusCode};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use feishu_bridge::callback::{CallbackBody, CallbackToken, RawCallback};
 use feishu_bridge::crypto::CallbackCipher;
-use feishu_bridge::secrets::{CredentialSource, Credentials, Secret};
+use feishu_bridge::secrets::{CallbackCredentialSource, CallbackCredentials, Secret};
 use serde_json::json;
 
 const KEY: &str = "kudryavtsev";
@@ -65,9 +65,7 @@ fn bench_handler(c: &mut Criterion) {
         .enable_time()
         .build()
         .unwrap();
-    let credentials = CredentialSource::fixed(Credentials {
-        app_id: "cli_bench".to_owned(),
-        app_secret: Secret::new("app-secret"),
+    let credentials = CallbackCredentialSource::fixed(CallbackCredentials {
         callback_token: Secret::new(TOKEN),
         callback_key: Some(Secret::new(KEY)),
     });

@@ -22,7 +22,7 @@ use feishu_bridge::callback::{
 use feishu_bridge::crypto::{CallbackCipher, DecryptError};
 use feishu_bridge::job::{DecisionJob, SyncJob};
 use feishu_bridge::models::time::UnixMillis;
-use feishu_bridge::secrets::{CredentialSource, Credentials, SecretError};
+use feishu_bridge::secrets::{CallbackCredentialSource, CallbackCredentials, SecretError};
 
 use crate::handoff::{Handoff, HandoffError};
 
@@ -36,25 +36,25 @@ const SUCCESS_BODY: &str = r#"{"code":0,"msg":"success"}"#;
 /// What the callback function needs to answer one callback.
 #[derive(Debug)]
 pub struct CallbackService<H> {
-    credentials: CredentialSource,
+    credentials: CallbackCredentialSource,
     secrets: Mutex<Option<Arc<CallbackSecrets>>>,
     handoff: H,
     deadline: Duration,
 }
 
-/// The token check and cipher derived from one [`Credentials`] value.
+/// The token check and cipher derived from one [`CallbackCredentials`] value.
 ///
 /// Keyed by the identity of the `Arc` they were derived from: the credential source hands out the
 /// same `Arc` until it reloads the secret, so they are re-derived once per reload and never per
 /// request. Holding the `Arc` keeps its address from being reused by a later value.
 struct CallbackSecrets {
-    derived_from: Arc<Credentials>,
+    derived_from: Arc<CallbackCredentials>,
     token: CallbackToken,
     cipher: Option<CallbackCipher>,
 }
 
 impl CallbackSecrets {
-    fn derive(credentials: Arc<Credentials>) -> Self {
+    fn derive(credentials: Arc<CallbackCredentials>) -> Self {
         Self {
             token: CallbackToken::from(&credentials.callback_token),
             cipher: credentials
@@ -82,7 +82,7 @@ impl fmt::Debug for CallbackSecrets {
 impl<H: Handoff> CallbackService<H> {
     /// A service that reads the callback token and key from `credentials`, hands decisions to
     /// `handoff`, and answers every callback within `deadline`.
-    pub fn new(credentials: CredentialSource, handoff: H, deadline: Duration) -> Self {
+    pub fn new(credentials: CallbackCredentialSource, handoff: H, deadline: Duration) -> Self {
         Self {
             credentials,
             secrets: Mutex::new(None),
@@ -99,7 +99,7 @@ impl<H: Handoff> CallbackService<H> {
     /// The token check and cipher for the current credentials, re-derived only when the
     /// credential source has reloaded them.
     async fn secrets(&self) -> Result<Arc<CallbackSecrets>, SecretError> {
-        let credentials = self.credentials.credentials().await?;
+        let credentials = self.credentials.get().await?;
         let mut cached = self.secrets.lock().unwrap_or_else(PoisonError::into_inner);
         match cached.as_ref() {
             Some(secrets) if Arc::ptr_eq(&secrets.derived_from, &credentials) => {

@@ -5,7 +5,7 @@ use approval_callback::event::handle_event;
 use approval_callback::handler::CallbackService;
 use approval_callback::handoff::LambdaHandoff;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use feishu_bridge::secrets::CredentialSource;
+use feishu_bridge::secrets::CallbackCredentialSource;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -16,7 +16,7 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let handoff = LambdaHandoff::new(&sdk_config, config.sync_function_name);
-    let credentials = CredentialSource::from_env_with(&sdk_config)?;
+    let credentials = CallbackCredentialSource::from_env_with(&sdk_config)?;
     let service = CallbackService::new(credentials, handoff, config.callback_deadline);
     let service = &service;
     lambda_runtime::run(service_fn(

@@ -13,7 +13,7 @@ use aws_lambda_events::http::header::{ALLOW, CONTENT_TYPE};
 use feishu_bridge::crypto::CallbackCipher;
 use feishu_bridge::job::SyncJob;
 use feishu_bridge::models::time::UnixMillis;
-use feishu_bridge::secrets::{CredentialSource, Credentials, Secret};
+use feishu_bridge::secrets::{CallbackCredentialSource, CallbackCredentials, Secret};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -65,10 +65,8 @@ fn service_with<H: Handoff>(token: &str, key: Option<&str>, handoff: H) -> Callb
 }
 
 /// Fixed credentials with this callback token and key.
-fn credentials(token: &str, key: Option<&str>) -> CredentialSource {
-    CredentialSource::fixed(Credentials {
-        app_id: "cli_test".to_owned(),
-        app_secret: Secret::new("app-secret"),
+fn credentials(token: &str, key: Option<&str>) -> CallbackCredentialSource {
+    CallbackCredentialSource::fixed(CallbackCredentials {
         callback_token: Secret::new(token),
         callback_key: key.map(Secret::new),
     })
@@ -526,7 +524,7 @@ async fn hand_off_past_the_deadline_answers_timeout() {
 
 /// A Secrets Manager stand-in answering `GetSecretValue` with each of `secrets` once, in order
 /// (the last one from then on), or with `AccessDeniedException` when `secrets` is empty.
-async fn secrets_manager(secrets: &[Value]) -> (MockServer, CredentialSource) {
+async fn secrets_manager(secrets: &[Value]) -> (MockServer, CallbackCredentialSource) {
     let server = MockServer::start().await;
     let get_secret_value =
         || Mock::given(method("POST")).and(header("x-amz-target", "secretsmanager.GetSecretValue"));
@@ -560,7 +558,7 @@ async fn secrets_manager(secrets: &[Value]) -> (MockServer, CredentialSource) {
 
 /// A Secrets Manager source for the secret `feishu` at `server`, read again at every callback
 /// (TTL zero, as after each TTL in production).
-async fn secrets_manager_at(server: &MockServer) -> CredentialSource {
+async fn secrets_manager_at(server: &MockServer) -> CallbackCredentialSource {
     let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(server.uri())
         .region(aws_config::Region::new("us-east-1"))
@@ -570,7 +568,7 @@ async fn secrets_manager_at(server: &MockServer) -> CredentialSource {
         .load()
         .await;
     let client = aws_sdk_secretsmanager::Client::new(&sdk_config);
-    CredentialSource::secrets_manager(client, "feishu", Duration::ZERO)
+    CallbackCredentialSource::secrets_manager(client, "feishu", Duration::ZERO)
 }
 
 fn secret_value(secret: &Value) -> ResponseTemplate {
@@ -583,10 +581,9 @@ fn secret_value(secret: &Value) -> ResponseTemplate {
     }))
 }
 
+/// The callback secret: the token and key alone.
 fn callback_secret(key: &str) -> Value {
     json!({
-        "app_id": "cli_test",
-        "app_secret": "app-secret",
         "callback_token": TOKEN,
         "callback_key": key
     })

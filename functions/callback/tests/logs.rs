@@ -11,7 +11,7 @@ use approval_callback::handler::CallbackService;
 use approval_callback::handoff::InMemoryHandoff;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use feishu_bridge::crypto::CallbackCipher;
-use feishu_bridge::secrets::{CredentialSource, Credentials, Secret};
+use feishu_bridge::secrets::{CallbackCredentialSource, CallbackCredentials, Secret};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use testkit::CapturedLogs;
@@ -45,9 +45,7 @@ async fn logs_name_the_decision_and_never_a_secret() {
 
     let token = "SECRET-TOKEN-4711";
     let key = "SECRET-KEY-0815";
-    let credentials = CredentialSource::fixed(Credentials {
-        app_id: "cli_test".to_owned(),
-        app_secret: Secret::new("SECRET-APP-1234"),
+    let credentials = CallbackCredentialSource::fixed(CallbackCredentials {
         callback_token: Secret::new(token),
         callback_key: Some(Secret::new(key)),
     });
