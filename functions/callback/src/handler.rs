@@ -96,6 +96,12 @@ impl<H: Handoff> CallbackService<H> {
         &self.handoff
     }
 
+    /// Loads the credentials and derives the token check and cipher from them, as the first
+    /// callback would (see [`crate::warm`]).
+    pub(crate) async fn load_credentials(&self) -> Result<(), SecretError> {
+        self.secrets().await.map(drop)
+    }
+
     /// The token check and cipher for the current credentials, re-derived only when the
     /// credential source has reloaded them.
     async fn secrets(&self) -> Result<Arc<CallbackSecrets>, SecretError> {

@@ -5,9 +5,11 @@
 //! - [`event`]: the Lambda event (API Gateway HTTP API, payload 2.0) in, its response out;
 //! - [`handler`]: the request handler, a plain async function over its dependencies;
 //! - [`handoff`]: the hand-off port and its adapters (Lambda invoke, in-memory);
+//! - [`warm`]: the container's warm-up at init (credentials and connections, all at once);
 //! - [`config`]: settings from the environment.
 
 pub mod config;
 pub mod event;
 pub mod handler;
 pub mod handoff;
+pub mod warm;

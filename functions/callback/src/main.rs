@@ -1,9 +1,12 @@
-//! Lambda entry point: wires tracing, configuration and clients, then serves callbacks.
+//! Lambda entry point: wires tracing, configuration and clients, warms up, then serves callbacks.
 
-use approval_callback::config::Config;
+use std::sync::Arc;
+
+use approval_callback::config::{Config, INIT_WARM_UP_BUDGET};
 use approval_callback::event::handle_event;
 use approval_callback::handler::CallbackService;
 use approval_callback::handoff::LambdaHandoff;
+use approval_callback::warm::warm_up_within;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use feishu_bridge::secrets::CallbackCredentialSource;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -17,13 +20,19 @@ async fn main() -> Result<(), Error> {
     let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let handoff = LambdaHandoff::new(&sdk_config, config.sync_function_name);
     let credentials = CallbackCredentialSource::from_env_with(&sdk_config)?;
-    let service = CallbackService::new(credentials, handoff, config.callback_deadline);
-    let service = &service;
+    let service = Arc::new(CallbackService::new(
+        credentials,
+        handoff,
+        config.callback_deadline,
+    ));
+    // The secret and the hand-off's connection, at the same time, before the first event.
+    warm_up_within(&service, INIT_WARM_UP_BUDGET).await;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayV2httpRequest>| {
+            let service = Arc::clone(&service);
             // Boxed, as lambda_http boxes its handlers: the SDK's futures nest too deeply for the
             // compiler to lay out `main`'s future with them inline.
-            Box::pin(async move { Ok::<_, Error>(handle_event(service, event).await) })
+            Box::pin(async move { Ok::<_, Error>(handle_event(&service, event).await) })
         },
     ))
     .await
