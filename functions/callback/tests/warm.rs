@@ -64,6 +64,22 @@ async fn service(
     Arc::new(CallbackService::new(source, handoff, deadline))
 }
 
+/// Waits (up to 2 s) until `lambda` has received a dry run: the hand-off's warm-up runs
+/// alongside init, not within it.
+async fn dry_run_received(lambda: &MockServer) -> bool {
+    for _ in 0..100 {
+        let requests = lambda.received_requests().await.unwrap_or_default();
+        if requests
+            .iter()
+            .any(|request| request.headers["x-amz-invocation-type"] == "DryRun")
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
 fn first_callback() -> LambdaEvent<ApiGatewayV2httpRequest> {
     LambdaEvent::new(
         serde_json::from_str(include_str!("fixtures/encrypted-approve.json")).unwrap(),
@@ -72,7 +88,7 @@ fn first_callback() -> LambdaEvent<ApiGatewayV2httpRequest> {
 }
 
 #[tokio::test]
-async fn warm_up_loads_the_secret_and_opens_the_hand_off_and_the_first_callback_only_invokes() {
+async fn warm_up_loads_the_secret_while_opening_the_hand_off_and_the_first_callback_only_invokes() {
     let secrets_manager = MockServer::start().await;
     get_secret_value()
         .respond_with(callback_secret())
@@ -92,11 +108,9 @@ async fn warm_up_loads_the_secret_and_opens_the_hand_off_and_the_first_callback_
         .await;
     let service = service(&secrets_manager, &lambda, Duration::from_secs(3)).await;
 
-    let warm_up = warm_up_within(&service, Duration::from_secs(5))
-        .await
-        .expect("the warm-up finishes within its budget");
-    assert!(warm_up.credentials.is_ok(), "{warm_up:?}");
-    assert!(warm_up.handoff.is_ok(), "{warm_up:?}");
+    let loaded = warm_up_within(&service, Duration::from_secs(5)).await;
+    assert!(matches!(loaded, Some(Ok(()))), "{loaded:?}");
+    assert!(dry_run_received(&lambda).await);
 
     let answer = handle_event(&service, first_callback()).await;
     assert_eq!(answer.status_code, 200, "{answer:?}");
@@ -162,11 +176,9 @@ async fn what_the_warm_up_could_not_do_the_first_callback_does_itself() {
         .await;
     let service = service(&secrets_manager, &lambda, Duration::from_secs(3)).await;
 
-    let warm_up = warm_up_within(&service, Duration::from_secs(5))
-        .await
-        .expect("the warm-up finishes within its budget");
-    assert!(warm_up.credentials.is_err(), "{warm_up:?}");
-    assert!(warm_up.handoff.is_err(), "{warm_up:?}");
+    let loaded = warm_up_within(&service, Duration::from_secs(5)).await;
+    assert!(matches!(loaded, Some(Err(_))), "{loaded:?}");
+    assert!(dry_run_received(&lambda).await);
 
     let answer = handle_event(&service, first_callback()).await;
     assert_eq!(answer.status_code, 200, "{answer:?}");
