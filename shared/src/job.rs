@@ -63,3 +63,46 @@ pub struct MessageJob {
     #[serde(flatten)]
     pub update: UpdateMessageRequest,
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn decision_json() -> serde_json::Value {
+        json!({
+            "type": "decision",
+            "approval_code": "C0DE",
+            "task_id": "t-1",
+            "action": "APPROVE",
+            "user_id": "u-1",
+            "received_at": "1795248912345"
+        })
+    }
+
+    #[test]
+    fn a_decision_job_without_a_delivery_id_parses_and_stays_without_one() {
+        let job: SyncJob = serde_json::from_value(decision_json()).unwrap();
+        let SyncJob::Decision(decision) = &job else {
+            panic!("a decision job: {job:?}");
+        };
+        assert_eq!(decision.delivery_id, None);
+        assert_eq!(serde_json::to_value(&job).unwrap(), decision_json());
+    }
+
+    #[test]
+    fn a_delivery_id_round_trips() {
+        let mut value = decision_json();
+        value["delivery_id"] = "8f5c3a52-7a4e-4d8b-9a53-0c6f1d2e3b4a".into();
+        let job: SyncJob = serde_json::from_value(value.clone()).unwrap();
+        let SyncJob::Decision(decision) = &job else {
+            panic!("a decision job: {job:?}");
+        };
+        assert_eq!(
+            decision.delivery_id.as_deref(),
+            Some("8f5c3a52-7a4e-4d8b-9a53-0c6f1d2e3b4a")
+        );
+        assert_eq!(serde_json::to_value(&job).unwrap(), value);
+    }
+}

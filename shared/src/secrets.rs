@@ -1,17 +1,22 @@
 //! App credentials and callback secrets: where they come from and how they stay out of logs.
 //!
-//! The credentials are the JSON object
-//! `{"app_id", "app_secret", "callback_token", "callback_key"}` (`callback_key` optional; an
-//! empty string means none). [`CredentialSource::from_env`] (or
-//! [`CredentialSource::from_env_with`], given an already loaded AWS configuration) picks the
-//! source:
+//! The credentials come in two parts, each its own secret, so that a function reads only what it
+//! uses (the internet-facing callback function never sees the app secret):
 //!
-//! - `FEISHU_SECRET_ID` set: AWS Secrets Manager holds that JSON as the secret's string value. It
-//!   is cached for `FEISHU_SECRET_TTL_SECS` seconds (default 300) so rotation is picked up
-//!   without a redeploy. The AWS client follows the usual AWS environment, including
-//!   `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_SECRETS_MANAGER`.
-//! - otherwise (the local default): `FEISHU_APP_ID`, `FEISHU_APP_SECRET`,
-//!   `FEISHU_CALLBACK_TOKEN` and optionally `FEISHU_CALLBACK_KEY`.
+//! | part | secret's JSON object | variables without Secrets Manager |
+//! |---|---|---|
+//! | [`AppCredentials`] | `{"app_id", "app_secret"}` | `FEISHU_APP_ID`, `FEISHU_APP_SECRET` |
+//! | [`CallbackCredentials`] | `{"callback_token", "callback_key"}` (`callback_key` optional; `""` means none) | `FEISHU_CALLBACK_TOKEN`, optional `FEISHU_CALLBACK_KEY` |
+//!
+//! Each part is read by a [`SecretSource`]: with `FEISHU_APP_SECRET_ID` (or
+//! `FEISHU_CALLBACK_SECRET_ID`) set, from that AWS Secrets Manager secret, cached for
+//! `FEISHU_SECRET_TTL_SECS` seconds (default 300) so that a rotation is picked up without a
+//! redeploy; otherwise from the variables, read once (the local default). The AWS client follows
+//! the usual AWS environment, including `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_SECRETS_MANAGER`.
+//! A [`CredentialSource`] reads both parts and hands them out together as [`Credentials`].
+//!
+//! `FEISHU_SECRET_ID`, the one secret with all four fields that the bridge used to read, is
+//! refused with an error that names its replacement, rather than silently ignored.
 //!
 //! Secret values never appear in `Debug` output, logs or error messages.
 
@@ -38,8 +43,11 @@ const FAILED_REFRESH_RETRY_AFTER: Duration = Duration::from_secs(30);
 const SECRETS_MANAGER_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 const SECRETS_MANAGER_OPERATION_TIMEOUT: Duration = Duration::from_secs(4);
 
-const SECRET_ID_VAR: &str = "FEISHU_SECRET_ID";
+/// The retired variable naming one secret with every field.
+const RETIRED_SECRET_ID_VAR: &str = "FEISHU_SECRET_ID";
 const SECRET_TTL_VAR: &str = "FEISHU_SECRET_TTL_SECS";
+const APP_SECRET_ID_VAR: &str = "FEISHU_APP_SECRET_ID";
+const CALLBACK_SECRET_ID_VAR: &str = "FEISHU_CALLBACK_SECRET_ID";
 const APP_ID_VAR: &str = "FEISHU_APP_ID";
 const APP_SECRET_VAR: &str = "FEISHU_APP_SECRET";
 const CALLBACK_TOKEN_VAR: &str = "FEISHU_CALLBACK_TOKEN";
@@ -68,8 +76,86 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Everything the bridge needs from the app's secret: the JSON object
-/// `{"app_id", "app_secret", "callback_token", "callback_key"}` (`callback_key` optional).
+/// Looks an environment variable up by name (the process environment, or a test's map).
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<OsString>;
+
+/// One part of the credentials, kept in a secret of its own: how it is read from its secret's
+/// JSON object and, without Secrets Manager, from environment variables.
+pub trait CredentialPart: Sized + Send + Sync + 'static {
+    /// The variable naming this part's Secrets Manager secret.
+    const SECRET_ID_VAR: &'static str;
+
+    /// Parses the secret's JSON object; `secret_id` only names the secret in errors.
+    fn from_secret_json(secret_id: &str, text: &str) -> Result<Self, SecretError>;
+
+    /// Reads this part's variables through `lookup`.
+    fn from_env_vars(lookup: Lookup<'_>) -> Result<Self, SecretError>;
+}
+
+/// The app's identity at Feishu, used only to obtain tenant tokens: the secret
+/// `{"app_id", "app_secret"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppCredentials {
+    /// The app's ID (`cli_…`); not secret.
+    pub app_id: String,
+    /// The app secret.
+    pub app_secret: Secret,
+}
+
+impl CredentialPart for AppCredentials {
+    const SECRET_ID_VAR: &'static str = APP_SECRET_ID_VAR;
+
+    fn from_secret_json(secret_id: &str, text: &str) -> Result<Self, SecretError> {
+        let object = SecretObject::parse(secret_id, text)?;
+        Ok(Self {
+            app_id: object.required("app_id")?,
+            app_secret: Secret::new(object.required("app_secret")?),
+        })
+    }
+
+    fn from_env_vars(lookup: Lookup<'_>) -> Result<Self, SecretError> {
+        let required = |name| required_env_var(lookup, name, APP_SECRET_ID_VAR);
+        Ok(Self {
+            app_id: required(APP_ID_VAR)?,
+            app_secret: Secret::new(required(APP_SECRET_VAR)?),
+        })
+    }
+}
+
+/// What authenticates and decrypts callbacks, as configured in the approval definition and bot
+/// cards: the secret `{"callback_token", "callback_key"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackCredentials {
+    /// The definition's `action_callback_token`.
+    pub callback_token: Secret,
+    /// The definition's `action_callback_key`; `None` means callbacks arrive in plaintext.
+    pub callback_key: Option<Secret>,
+}
+
+impl CredentialPart for CallbackCredentials {
+    const SECRET_ID_VAR: &'static str = CALLBACK_SECRET_ID_VAR;
+
+    fn from_secret_json(secret_id: &str, text: &str) -> Result<Self, SecretError> {
+        let object = SecretObject::parse(secret_id, text)?;
+        Ok(Self {
+            callback_token: Secret::new(object.required("callback_token")?),
+            callback_key: object.optional("callback_key")?.map(Secret::new),
+        })
+    }
+
+    fn from_env_vars(lookup: Lookup<'_>) -> Result<Self, SecretError> {
+        Ok(Self {
+            callback_token: Secret::new(required_env_var(
+                lookup,
+                CALLBACK_TOKEN_VAR,
+                CALLBACK_SECRET_ID_VAR,
+            )?),
+            callback_key: env_var(lookup, CALLBACK_KEY_VAR)?.map(Secret::new),
+        })
+    }
+}
+
+/// Everything the sync function and `approvalctl` need: both parts together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     /// The app's ID (`cli_…`); not secret.
@@ -83,71 +169,75 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// Parses the secret's JSON object; `secret_id` only names the secret in errors.
-    fn from_secret_json(secret_id: &str, text: &str) -> Result<Self, SecretError> {
+    /// Both parts as one value.
+    pub fn from_parts(app: &AppCredentials, callback: &CallbackCredentials) -> Self {
+        Self {
+            app_id: app.app_id.clone(),
+            app_secret: app.app_secret.clone(),
+            callback_token: callback.callback_token.clone(),
+            callback_key: callback.callback_key.clone(),
+        }
+    }
+
+    /// The app part.
+    pub fn app(&self) -> AppCredentials {
+        AppCredentials {
+            app_id: self.app_id.clone(),
+            app_secret: self.app_secret.clone(),
+        }
+    }
+
+    /// The callback part.
+    pub fn callback(&self) -> CallbackCredentials {
+        CallbackCredentials {
+            callback_token: self.callback_token.clone(),
+            callback_key: self.callback_key.clone(),
+        }
+    }
+}
+
+/// A secret's JSON object, for reading its string fields.
+struct SecretObject<'a> {
+    secret_id: &'a str,
+    object: Map<String, Value>,
+}
+
+impl<'a> SecretObject<'a> {
+    fn parse(secret_id: &'a str, text: &str) -> Result<Self, SecretError> {
         // serde_json's error text can quote the input, so it is dropped here on purpose.
-        let Ok(Value::Object(object)) = serde_json::from_str::<Value>(text) else {
-            return Err(SecretError::NotJsonObject {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(object)) => Ok(Self { secret_id, object }),
+            _ => Err(SecretError::NotJsonObject {
                 secret_id: secret_id.to_owned(),
-            });
-        };
-        let field = |name: &'static str| secret_field(secret_id, &object, name);
-        Ok(Self {
-            app_id: field("app_id")?.ok_or_else(|| missing_field(secret_id, "app_id"))?,
-            app_secret: Secret::new(
-                field("app_secret")?.ok_or_else(|| missing_field(secret_id, "app_secret"))?,
-            ),
-            callback_token: Secret::new(
-                field("callback_token")?
-                    .ok_or_else(|| missing_field(secret_id, "callback_token"))?,
-            ),
-            callback_key: field("callback_key")?.map(Secret::new),
-        })
+            }),
+        }
     }
 
-    /// Reads the `FEISHU_APP_ID`, `FEISHU_APP_SECRET`, `FEISHU_CALLBACK_TOKEN` and optional
-    /// `FEISHU_CALLBACK_KEY` variables through `lookup`.
-    fn from_env_vars(lookup: &impl Fn(&str) -> Option<OsString>) -> Result<Self, SecretError> {
-        let required =
-            |name: &'static str| env_var(lookup, name)?.ok_or(SecretError::MissingEnvVar { name });
-        Ok(Self {
-            app_id: required(APP_ID_VAR)?,
-            app_secret: Secret::new(required(APP_SECRET_VAR)?),
-            callback_token: Secret::new(required(CALLBACK_TOKEN_VAR)?),
-            callback_key: env_var(lookup, CALLBACK_KEY_VAR)?.map(Secret::new),
-        })
+    /// A string field: `None` when absent, null or empty.
+    fn optional(&self, field: &'static str) -> Result<Option<String>, SecretError> {
+        match self.object.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(value)) if value.is_empty() => Ok(None),
+            Some(Value::String(value)) => Ok(Some(value.clone())),
+            Some(_) => Err(SecretError::FieldNotString {
+                secret_id: self.secret_id.to_owned(),
+                field,
+            }),
+        }
     }
-}
 
-/// A string field of the secret's object: `None` when absent, null or empty.
-fn secret_field(
-    secret_id: &str,
-    object: &Map<String, Value>,
-    field: &'static str,
-) -> Result<Option<String>, SecretError> {
-    match object.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(value)) if value.is_empty() => Ok(None),
-        Some(Value::String(value)) => Ok(Some(value.clone())),
-        Some(_) => Err(SecretError::FieldNotString {
-            secret_id: secret_id.to_owned(),
-            field,
-        }),
-    }
-}
-
-fn missing_field(secret_id: &str, field: &'static str) -> SecretError {
-    SecretError::MissingField {
-        secret_id: secret_id.to_owned(),
-        field,
+    /// A string field that must be present and non-empty.
+    fn required(&self, field: &'static str) -> Result<String, SecretError> {
+        self.optional(field)?
+            .ok_or_else(|| SecretError::MissingField {
+                secret_id: self.secret_id.to_owned(),
+                field,
+            })
     }
 }
 
 /// An environment variable through `lookup`: `None` when unset or empty.
-fn env_var(
-    lookup: &impl Fn(&str) -> Option<OsString>,
-    name: &'static str,
-) -> Result<Option<String>, SecretError> {
+fn env_var(lookup: Lookup<'_>, name: &'static str) -> Result<Option<String>, SecretError> {
     match lookup(name) {
         None => Ok(None),
         Some(value) if value.is_empty() => Ok(None),
@@ -161,17 +251,35 @@ fn env_var(
     }
 }
 
-/// What the environment asks for, before any AWS client exists.
+/// A variable that must be set when the secret named by `secret_id_var` is not used.
+fn required_env_var(
+    lookup: Lookup<'_>,
+    name: &'static str,
+    secret_id_var: &'static str,
+) -> Result<String, SecretError> {
+    env_var(lookup, name)?.ok_or(SecretError::MissingEnvVar {
+        name,
+        secret_id_var,
+    })
+}
+
+/// Where the environment says a part comes from, before any AWS client exists.
 #[derive(Debug, PartialEq, Eq)]
-enum EnvChoice {
-    Fixed(Credentials),
+enum EnvChoice<T> {
+    Fixed(T),
     SecretsManager { secret_id: String, ttl: Duration },
 }
 
-impl EnvChoice {
-    fn from_lookup(lookup: &impl Fn(&str) -> Option<OsString>) -> Result<Self, SecretError> {
-        let Some(secret_id) = env_var(lookup, SECRET_ID_VAR)? else {
-            return Credentials::from_env_vars(lookup).map(Self::Fixed);
+impl<T: CredentialPart> EnvChoice<T> {
+    fn from_lookup(lookup: Lookup<'_>) -> Result<Self, SecretError> {
+        let Some(secret_id) = env_var(lookup, T::SECRET_ID_VAR)? else {
+            if env_var(lookup, RETIRED_SECRET_ID_VAR)?.is_some() {
+                return Err(SecretError::RetiredEnvVar {
+                    name: RETIRED_SECRET_ID_VAR,
+                    replacement: T::SECRET_ID_VAR,
+                });
+            }
+            return T::from_env_vars(lookup).map(Self::Fixed);
         };
         let ttl = match env_var(lookup, SECRET_TTL_VAR)? {
             None => DEFAULT_SECRET_TTL,
@@ -184,25 +292,71 @@ impl EnvChoice {
         };
         Ok(Self::SecretsManager { secret_id, ttl })
     }
+
+    fn uses_secrets_manager(&self) -> bool {
+        matches!(self, Self::SecretsManager { .. })
+    }
+
+    fn into_source(self, sdk_config: Option<&aws_config::SdkConfig>) -> SecretSource<T> {
+        match (self, sdk_config) {
+            (Self::SecretsManager { secret_id, ttl }, Some(sdk_config)) => {
+                SecretSource::secrets_manager(secrets_manager_client(sdk_config), secret_id, ttl)
+            }
+            (Self::Fixed(part), _) => SecretSource::fixed(part),
+            (Self::SecretsManager { .. }, None) => {
+                unreachable!("the AWS configuration is loaded whenever a secret id is set")
+            }
+        }
+    }
 }
 
-/// Where credentials come from.
+/// The AWS configuration, loaded from the environment.
+async fn load_aws_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// A Secrets Manager client that keeps `sdk_config`'s timeouts and fills in the unset ones with
+/// bounds that keep a callback inside Lark's deadline.
+fn secrets_manager_client(sdk_config: &aws_config::SdkConfig) -> aws_sdk_secretsmanager::Client {
+    let timeouts = sdk_config
+        .timeout_config()
+        .map(TimeoutConfig::to_builder)
+        .unwrap_or_default()
+        .take_unset_from(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(SECRETS_MANAGER_ATTEMPT_TIMEOUT)
+                .operation_timeout(SECRETS_MANAGER_OPERATION_TIMEOUT),
+        )
+        .build();
+    let config = aws_sdk_secretsmanager::config::Builder::from(sdk_config)
+        .timeout_config(timeouts)
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(config)
+}
+
+/// Where one part of the credentials comes from.
 #[derive(Debug)]
-pub enum CredentialSource {
-    /// Credentials known up front (environment variables, tests).
-    Fixed(Arc<Credentials>),
+pub enum SecretSource<T> {
+    /// Known up front (environment variables, tests).
+    Fixed(Arc<T>),
     /// A secret in AWS Secrets Manager, cached for a TTL.
-    SecretsManager(SecretsManagerSource),
+    SecretsManager(SecretsManagerSource<T>),
 }
 
-impl CredentialSource {
-    /// A source that always yields these credentials.
-    pub fn fixed(credentials: Credentials) -> Self {
-        Self::Fixed(Arc::new(credentials))
+/// The source of the callback token and key: all the callback function reads.
+pub type CallbackCredentialSource = SecretSource<CallbackCredentials>;
+
+/// The source of the app id and secret.
+pub type AppCredentialSource = SecretSource<AppCredentials>;
+
+impl<T: CredentialPart> SecretSource<T> {
+    /// A source that always yields `part`.
+    pub fn fixed(part: T) -> Self {
+        Self::Fixed(Arc::new(part))
     }
 
     /// A source that reads the secret `secret_id` from Secrets Manager and caches it for `ttl`.
-    /// Nothing is fetched until the first [`credentials`](Self::credentials) call.
+    /// Nothing is fetched until the first [`get`](Self::get) call.
     pub fn secrets_manager(
         client: aws_sdk_secretsmanager::Client,
         secret_id: impl Into<String>,
@@ -216,24 +370,17 @@ impl CredentialSource {
         })
     }
 
-    /// The source the environment configures (see the module docs): Secrets Manager when
-    /// `FEISHU_SECRET_ID` is set, with an AWS client from the standard AWS environment (loaded
-    /// only then); otherwise the `FEISHU_*` credential variables, read once here.
+    /// The source the environment configures for this part (see the module docs), with an AWS
+    /// client from the standard AWS environment, loaded only when a secret id is set.
     ///
     /// A caller that loads the AWS configuration anyway should use [`Self::from_env_with`].
     pub async fn from_env() -> Result<Self, SecretError> {
-        match EnvChoice::from_lookup(&|name| std::env::var_os(name))? {
-            EnvChoice::Fixed(credentials) => Ok(Self::fixed(credentials)),
-            EnvChoice::SecretsManager { secret_id, ttl } => {
-                let sdk_config =
-                    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                Ok(Self::secrets_manager_from_config(
-                    &sdk_config,
-                    secret_id,
-                    ttl,
-                ))
-            }
-        }
+        let choice = EnvChoice::<T>::from_lookup(&|name| std::env::var_os(name))?;
+        let sdk_config = match choice.uses_secrets_manager() {
+            true => Some(load_aws_config().await),
+            false => None,
+        };
+        Ok(choice.into_source(sdk_config.as_ref()))
     }
 
     /// Like [`Self::from_env`], with the Secrets Manager client built from an AWS configuration
@@ -244,68 +391,99 @@ impl CredentialSource {
 
     /// [`Self::from_env_with`] over the variables `lookup` returns.
     fn from_lookup_with(
-        lookup: &impl Fn(&str) -> Option<OsString>,
+        lookup: Lookup<'_>,
         sdk_config: &aws_config::SdkConfig,
     ) -> Result<Self, SecretError> {
-        Ok(match EnvChoice::from_lookup(lookup)? {
-            EnvChoice::Fixed(credentials) => Self::fixed(credentials),
-            EnvChoice::SecretsManager { secret_id, ttl } => {
-                Self::secrets_manager_from_config(sdk_config, secret_id, ttl)
-            }
-        })
+        Ok(EnvChoice::<T>::from_lookup(lookup)?.into_source(Some(sdk_config)))
     }
 
-    /// A Secrets Manager source whose client keeps `sdk_config`'s timeouts and fills in the
-    /// unset ones with bounds that keep a callback inside Lark's deadline.
-    fn secrets_manager_from_config(
-        sdk_config: &aws_config::SdkConfig,
-        secret_id: String,
-        ttl: Duration,
-    ) -> Self {
-        let timeouts = sdk_config
-            .timeout_config()
-            .map(TimeoutConfig::to_builder)
-            .unwrap_or_default()
-            .take_unset_from(
-                TimeoutConfig::builder()
-                    .operation_attempt_timeout(SECRETS_MANAGER_ATTEMPT_TIMEOUT)
-                    .operation_timeout(SECRETS_MANAGER_OPERATION_TIMEOUT),
-            )
-            .build();
-        let config = aws_sdk_secretsmanager::config::Builder::from(sdk_config)
-            .timeout_config(timeouts)
-            .build();
-        let client = aws_sdk_secretsmanager::Client::from_conf(config);
-        Self::secrets_manager(client, secret_id, ttl)
-    }
-
-    /// The current credentials.
-    pub async fn credentials(&self) -> Result<Arc<Credentials>, SecretError> {
+    /// The current value. A Secrets Manager source hands out the same `Arc` until it reloads the
+    /// secret, so a caller may key what it derives from the value on the `Arc`'s identity.
+    pub async fn get(&self) -> Result<Arc<T>, SecretError> {
         match self {
-            Self::Fixed(credentials) => Ok(Arc::clone(credentials)),
-            Self::SecretsManager(source) => source.credentials().await,
+            Self::Fixed(part) => Ok(Arc::clone(part)),
+            Self::SecretsManager(source) => source.get().await,
         }
     }
 }
 
-/// Credentials read from one Secrets Manager secret and cached for a TTL.
+/// Where the credentials come from: both parts, each from its own source.
+#[derive(Debug)]
+pub struct CredentialSource {
+    app: AppCredentialSource,
+    callback: CallbackCredentialSource,
+}
+
+impl CredentialSource {
+    /// A source of both parts.
+    pub fn new(app: AppCredentialSource, callback: CallbackCredentialSource) -> Self {
+        Self { app, callback }
+    }
+
+    /// A source that always yields these credentials.
+    pub fn fixed(credentials: Credentials) -> Self {
+        Self::new(
+            SecretSource::fixed(credentials.app()),
+            SecretSource::fixed(credentials.callback()),
+        )
+    }
+
+    /// The sources the environment configures for both parts (see the module docs), with an AWS
+    /// client from the standard AWS environment, loaded only when a secret id is set.
+    pub async fn from_env() -> Result<Self, SecretError> {
+        let lookup = |name: &str| std::env::var_os(name);
+        let app = EnvChoice::<AppCredentials>::from_lookup(&lookup)?;
+        let callback = EnvChoice::<CallbackCredentials>::from_lookup(&lookup)?;
+        let sdk_config = match app.uses_secrets_manager() || callback.uses_secrets_manager() {
+            true => Some(load_aws_config().await),
+            false => None,
+        };
+        Ok(Self::new(
+            app.into_source(sdk_config.as_ref()),
+            callback.into_source(sdk_config.as_ref()),
+        ))
+    }
+
+    /// Like [`Self::from_env`], with the Secrets Manager client built from an AWS configuration
+    /// the caller already loaded.
+    pub fn from_env_with(sdk_config: &aws_config::SdkConfig) -> Result<Self, SecretError> {
+        let lookup = |name: &str| std::env::var_os(name);
+        Ok(Self::new(
+            SecretSource::from_lookup_with(&lookup, sdk_config)?,
+            SecretSource::from_lookup_with(&lookup, sdk_config)?,
+        ))
+    }
+
+    /// The current credentials; the two parts are read at the same time.
+    pub async fn credentials(&self) -> Result<Arc<Credentials>, SecretError> {
+        let (app, callback) = tokio::try_join!(self.app.get(), self.callback.get())?;
+        Ok(Arc::new(Credentials::from_parts(&app, &callback)))
+    }
+
+    /// The source of the callback part alone.
+    pub fn callback(&self) -> &CallbackCredentialSource {
+        &self.callback
+    }
+}
+
+/// One part of the credentials read from one Secrets Manager secret and cached for a TTL.
 ///
-/// Callers that find the cache expired share one fetch. If a refresh fails while cached
-/// credentials exist, the cached credentials keep being served (with a warning in the log) and
-/// the refresh is retried after 30 s or the TTL, whichever is shorter.
-pub struct SecretsManagerSource {
+/// Callers that find the cache expired share one fetch. If a refresh fails while a cached value
+/// exists, it keeps being served (with a warning in the log) and the refresh is retried after
+/// 30 s or the TTL, whichever is shorter.
+pub struct SecretsManagerSource<T> {
     client: aws_sdk_secretsmanager::Client,
     secret_id: String,
     ttl: Duration,
-    cache: Mutex<Option<CachedCredentials>>,
+    cache: Mutex<Option<Cached<T>>>,
 }
 
-struct CachedCredentials {
-    credentials: Arc<Credentials>,
+struct Cached<T> {
+    value: Arc<T>,
     refresh_at: Instant,
 }
 
-impl fmt::Debug for SecretsManagerSource {
+impl<T> fmt::Debug for SecretsManagerSource<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SecretsManagerSource")
             .field("secret_id", &self.secret_id)
@@ -314,42 +492,42 @@ impl fmt::Debug for SecretsManagerSource {
     }
 }
 
-impl SecretsManagerSource {
-    async fn credentials(&self) -> Result<Arc<Credentials>, SecretError> {
+impl<T: CredentialPart> SecretsManagerSource<T> {
+    async fn get(&self) -> Result<Arc<T>, SecretError> {
         // Holding the lock across the fetch makes concurrent callers wait for one fetch.
         let mut cache = self.cache.lock().await;
         let now = Instant::now();
         if let Some(cached) = cache.as_ref()
             && now < cached.refresh_at
         {
-            return Ok(Arc::clone(&cached.credentials));
+            return Ok(Arc::clone(&cached.value));
         }
         match self.fetch().await {
-            Ok(credentials) => {
-                let credentials = Arc::new(credentials);
-                *cache = Some(CachedCredentials {
-                    credentials: Arc::clone(&credentials),
+            Ok(value) => {
+                let value = Arc::new(value);
+                *cache = Some(Cached {
+                    value: Arc::clone(&value),
                     refresh_at: Instant::now() + self.ttl,
                 });
-                tracing::debug!(secret_id = %self.secret_id, "loaded credentials from Secrets Manager");
-                Ok(credentials)
+                tracing::debug!(secret_id = %self.secret_id, "loaded a secret from Secrets Manager");
+                Ok(value)
             }
             Err(error) => match cache.as_mut() {
                 Some(cached) => {
                     tracing::warn!(
                         secret_id = %self.secret_id,
                         %error,
-                        "refreshing credentials from Secrets Manager failed; serving the cached credentials"
+                        "refreshing a secret from Secrets Manager failed; serving the cached value"
                     );
                     cached.refresh_at = Instant::now() + self.ttl.min(FAILED_REFRESH_RETRY_AFTER);
-                    Ok(Arc::clone(&cached.credentials))
+                    Ok(Arc::clone(&cached.value))
                 }
                 None => Err(error),
             },
         }
     }
 
-    async fn fetch(&self) -> Result<Credentials, SecretError> {
+    async fn fetch(&self) -> Result<T, SecretError> {
         let output = self
             .client
             .get_secret_value()
@@ -362,7 +540,7 @@ impl SecretsManagerSource {
             .ok_or_else(|| SecretError::NotJsonObject {
                 secret_id: self.secret_id.clone(),
             })?;
-        Credentials::from_secret_json(&self.secret_id, text)
+        T::from_secret_json(&self.secret_id, text)
     }
 
     fn call_failed<R>(&self, error: &SdkError<GetSecretValueError, R>) -> SecretError {
@@ -429,11 +607,24 @@ pub enum SecretError {
         /// The service error code (e.g. `AccessDeniedException`) or the kind of transport failure.
         code: String,
     },
-    /// A required environment variable is unset or empty.
-    #[error("environment variable `{name}` is not set")]
+    /// A required environment variable is unset or empty (and the secret that would replace it
+    /// is not named either).
+    #[error("environment variable `{name}` is not set (nor `{secret_id_var}`)")]
     MissingEnvVar {
         /// The variable's name.
         name: &'static str,
+        /// The variable naming the secret that would be read instead.
+        secret_id_var: &'static str,
+    },
+    /// A variable the bridge no longer reads is set, and its replacement is not.
+    #[error(
+        "environment variable `{name}` is no longer read; set `{replacement}` (see the README)"
+    )]
+    RetiredEnvVar {
+        /// The retired variable.
+        name: &'static str,
+        /// The variable to set instead.
+        replacement: &'static str,
     },
     /// An environment variable is set to an unusable value.
     #[error("environment variable `{name}` {reason}")]
@@ -456,12 +647,16 @@ mod tests {
     const TOKEN: &str = "callback-token-value-2";
     const KEY: &str = "callback-key-value-3";
 
-    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> + use<> {
         let vars: HashMap<String, OsString> = vars
             .iter()
             .map(|(name, value)| (name.to_string(), OsString::from(value)))
             .collect();
         move |name| vars.get(name).cloned()
+    }
+
+    fn choice<T: CredentialPart>(vars: &[(&str, &str)]) -> Result<EnvChoice<T>, SecretError> {
+        EnvChoice::from_lookup(&lookup(vars))
     }
 
     fn full_env() -> Vec<(&'static str, &'static str)> {
@@ -473,13 +668,22 @@ mod tests {
         ]
     }
 
-    fn expected(callback_key: Option<&str>) -> Credentials {
-        Credentials {
+    fn app() -> AppCredentials {
+        AppCredentials {
             app_id: "cli_123".into(),
             app_secret: Secret::new(APP_SECRET),
+        }
+    }
+
+    fn callback(callback_key: Option<&str>) -> CallbackCredentials {
+        CallbackCredentials {
             callback_token: Secret::new(TOKEN),
             callback_key: callback_key.map(Secret::new),
         }
+    }
+
+    fn expected(callback_key: Option<&str>) -> Credentials {
+        Credentials::from_parts(&app(), &callback(callback_key))
     }
 
     fn assert_no_secret_values(text: &str) {
@@ -489,73 +693,123 @@ mod tests {
     }
 
     #[test]
-    fn env_vars_give_fixed_credentials() {
-        let choice = EnvChoice::from_lookup(&lookup(&full_env())).unwrap();
-        assert_eq!(choice, EnvChoice::Fixed(expected(Some(KEY))));
+    fn env_vars_give_fixed_parts() {
+        assert_eq!(choice(&full_env()).unwrap(), EnvChoice::Fixed(app()));
+        assert_eq!(
+            choice(&full_env()).unwrap(),
+            EnvChoice::Fixed(callback(Some(KEY)))
+        );
     }
 
     #[test]
     fn callback_key_is_optional_and_empty_means_none() {
         let mut vars = full_env();
         vars.retain(|(name, _)| *name != CALLBACK_KEY_VAR);
-        let choice = EnvChoice::from_lookup(&lookup(&vars)).unwrap();
-        assert_eq!(choice, EnvChoice::Fixed(expected(None)));
+        assert_eq!(choice(&vars).unwrap(), EnvChoice::Fixed(callback(None)));
 
         vars.push((CALLBACK_KEY_VAR, ""));
-        let choice = EnvChoice::from_lookup(&lookup(&vars)).unwrap();
-        assert_eq!(choice, EnvChoice::Fixed(expected(None)));
+        assert_eq!(choice(&vars).unwrap(), EnvChoice::Fixed(callback(None)));
     }
 
     #[test]
-    fn missing_or_empty_required_env_var_is_named() {
-        for required in [APP_ID_VAR, APP_SECRET_VAR, CALLBACK_TOKEN_VAR] {
+    fn missing_or_empty_required_env_var_is_named_with_the_secret_that_would_replace_it() {
+        let cases = [
+            (APP_ID_VAR, APP_SECRET_ID_VAR),
+            (APP_SECRET_VAR, APP_SECRET_ID_VAR),
+            (CALLBACK_TOKEN_VAR, CALLBACK_SECRET_ID_VAR),
+        ];
+        for (required, secret_id_var) in cases {
             let mut vars = full_env();
             vars.retain(|(name, _)| *name != required);
-            let error = EnvChoice::from_lookup(&lookup(&vars)).unwrap_err();
+            let app = choice::<AppCredentials>(&vars).err();
+            let callback = choice::<CallbackCredentials>(&vars).err();
+            let error = app.or(callback).expect("one part is incomplete");
             assert!(
-                matches!(error, SecretError::MissingEnvVar { name } if name == required),
+                matches!(
+                    error,
+                    SecretError::MissingEnvVar { name, secret_id_var: var }
+                        if name == required && var == secret_id_var
+                ),
                 "{error:?}"
             );
-            assert!(error.to_string().contains(required));
+            let message = error.to_string();
+            assert!(message.contains(required) && message.contains(secret_id_var));
 
             vars.push((required, ""));
-            let error = EnvChoice::from_lookup(&lookup(&vars)).unwrap_err();
-            assert!(matches!(error, SecretError::MissingEnvVar { name } if name == required));
+            let app = choice::<AppCredentials>(&vars).err();
+            let callback = choice::<CallbackCredentials>(&vars).err();
+            let error = app.or(callback).expect("one part is incomplete");
+            assert!(matches!(error, SecretError::MissingEnvVar { name, .. } if name == required));
         }
     }
 
     #[test]
-    fn secret_id_selects_secrets_manager_with_default_ttl() {
-        let mut vars = full_env();
-        vars.push((SECRET_ID_VAR, SECRET_ID));
-        let choice = EnvChoice::from_lookup(&lookup(&vars)).unwrap();
+    fn each_part_reads_its_own_secret_and_needs_no_variable_of_the_other() {
+        let vars = [(CALLBACK_SECRET_ID_VAR, SECRET_ID)];
         assert_eq!(
-            choice,
+            choice::<CallbackCredentials>(&vars).unwrap(),
             EnvChoice::SecretsManager {
                 secret_id: SECRET_ID.into(),
                 ttl: DEFAULT_SECRET_TTL
             }
         );
+        // The callback function's environment: nothing about the app.
+        let error = choice::<AppCredentials>(&vars).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                SecretError::MissingEnvVar {
+                    name: APP_ID_VAR,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+
+        let vars = [(APP_SECRET_ID_VAR, "feishu/app"), (SECRET_TTL_VAR, "42")];
+        assert_eq!(
+            choice::<AppCredentials>(&vars).unwrap(),
+            EnvChoice::SecretsManager {
+                secret_id: "feishu/app".into(),
+                ttl: Duration::from_secs(42)
+            }
+        );
+        assert!(choice::<CallbackCredentials>(&vars).is_err());
     }
 
     #[test]
-    fn secrets_manager_needs_no_credential_env_vars_and_honours_ttl() {
-        let vars = [(SECRET_ID_VAR, SECRET_ID), (SECRET_TTL_VAR, "42")];
-        let choice = EnvChoice::from_lookup(&lookup(&vars)).unwrap();
-        assert_eq!(
-            choice,
-            EnvChoice::SecretsManager {
-                secret_id: SECRET_ID.into(),
-                ttl: Duration::from_secs(42)
-            }
+    fn the_retired_single_secret_is_refused_naming_its_replacement() {
+        let vars = [(RETIRED_SECRET_ID_VAR, SECRET_ID)];
+        let error = choice::<CallbackCredentials>(&vars).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                SecretError::RetiredEnvVar {
+                    name: RETIRED_SECRET_ID_VAR,
+                    replacement: CALLBACK_SECRET_ID_VAR
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains(CALLBACK_SECRET_ID_VAR));
+
+        // Set beside its replacement (a stack being migrated), it is ignored.
+        let vars = [
+            (RETIRED_SECRET_ID_VAR, SECRET_ID),
+            (APP_SECRET_ID_VAR, "feishu/app"),
+        ];
+        assert!(
+            choice::<AppCredentials>(&vars)
+                .unwrap()
+                .uses_secrets_manager()
         );
     }
 
     #[test]
     fn bad_ttl_is_rejected_by_name() {
         for bad in ["5m", "-1", "1.5"] {
-            let vars = [(SECRET_ID_VAR, SECRET_ID), (SECRET_TTL_VAR, bad)];
-            let error = EnvChoice::from_lookup(&lookup(&vars)).unwrap_err();
+            let vars = [(CALLBACK_SECRET_ID_VAR, SECRET_ID), (SECRET_TTL_VAR, bad)];
+            let error = choice::<CallbackCredentials>(&vars).unwrap_err();
             assert!(
                 matches!(error, SecretError::InvalidEnvVar { name, .. } if name == SECRET_TTL_VAR),
                 "{error:?}"
@@ -564,30 +818,33 @@ mod tests {
     }
 
     #[test]
-    fn secret_json_parses_all_fields() {
+    fn secret_json_parses_each_part_ignoring_other_fields() {
         let json = format!(
             r#"{{"app_id":"cli_123","app_secret":"{APP_SECRET}","callback_token":"{TOKEN}","callback_key":"{KEY}","extra":1}}"#
         );
-        let credentials = Credentials::from_secret_json(SECRET_ID, &json).unwrap();
-        assert_eq!(credentials, expected(Some(KEY)));
+        assert_eq!(
+            AppCredentials::from_secret_json(SECRET_ID, &json).unwrap(),
+            app()
+        );
+        assert_eq!(
+            CallbackCredentials::from_secret_json(SECRET_ID, &json).unwrap(),
+            callback(Some(KEY))
+        );
     }
 
     #[test]
     fn secret_json_callback_key_absent_null_or_empty_is_none() {
         for key in ["", r#","callback_key":null"#, r#","callback_key":"""#] {
-            let json = format!(
-                r#"{{"app_id":"cli_123","app_secret":"{APP_SECRET}","callback_token":"{TOKEN}"{key}}}"#
-            );
-            let credentials = Credentials::from_secret_json(SECRET_ID, &json).unwrap();
-            assert_eq!(credentials, expected(None), "{json}");
+            let json = format!(r#"{{"callback_token":"{TOKEN}"{key}}}"#);
+            let part = CallbackCredentials::from_secret_json(SECRET_ID, &json).unwrap();
+            assert_eq!(part, callback(None), "{json}");
         }
     }
 
     #[test]
     fn secret_json_missing_or_empty_field_is_named() {
-        let json =
-            format!(r#"{{"app_id":"cli_123","app_secret":"{APP_SECRET}","callback_token":""}}"#);
-        let error = Credentials::from_secret_json(SECRET_ID, &json).unwrap_err();
+        let error = CallbackCredentials::from_secret_json(SECRET_ID, r#"{"callback_token":""}"#)
+            .unwrap_err();
         assert!(
             matches!(
                 &error,
@@ -600,15 +857,23 @@ mod tests {
         );
         let message = error.to_string();
         assert!(message.contains("callback_token") && message.contains(SECRET_ID));
-        assert_no_secret_values(&message);
+
+        let json = format!(r#"{{"app_secret":"{APP_SECRET}"}}"#);
+        let error = AppCredentials::from_secret_json(SECRET_ID, &json).unwrap_err();
+        assert!(matches!(
+            &error,
+            SecretError::MissingField {
+                field: "app_id",
+                ..
+            }
+        ));
+        assert_no_secret_values(&format!("{error} {error:?}"));
     }
 
     #[test]
     fn secret_json_non_string_field_is_named_without_value() {
-        let json = format!(
-            r#"{{"app_id":"cli_123","app_secret":["{APP_SECRET}"],"callback_token":"{TOKEN}"}}"#
-        );
-        let error = Credentials::from_secret_json(SECRET_ID, &json).unwrap_err();
+        let json = format!(r#"{{"app_id":"cli_123","app_secret":["{APP_SECRET}"]}}"#);
+        let error = AppCredentials::from_secret_json(SECRET_ID, &json).unwrap_err();
         assert!(matches!(
             &error,
             SecretError::FieldNotString {
@@ -627,7 +892,7 @@ mod tests {
             format!(r#"["{APP_SECRET}"]"#),
             format!(r#""{APP_SECRET}""#),
         ] {
-            let error = Credentials::from_secret_json(SECRET_ID, &text).unwrap_err();
+            let error = AppCredentials::from_secret_json(SECRET_ID, &text).unwrap_err();
             assert!(
                 matches!(&error, SecretError::NotJsonObject { .. }),
                 "{error:?}"
@@ -641,8 +906,10 @@ mod tests {
     fn debug_output_never_shows_secret_values() {
         let credentials = expected(Some(KEY));
         let debug = format!(
-            "{credentials:?} {:?}",
-            CredentialSource::fixed(credentials.clone())
+            "{credentials:?} {:?} {:?} {:?}",
+            CredentialSource::fixed(credentials.clone()),
+            app(),
+            callback(Some(KEY)),
         );
         assert!(debug.contains("cli_123"), "app_id is not secret: {debug}");
         assert_no_secret_values(&debug);
@@ -650,23 +917,35 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn from_env_with_builds_the_secrets_manager_client_from_the_given_config() {
-        use wiremock::matchers::{header, method};
+    async fn from_env_with_reads_each_part_from_its_own_secret_through_the_given_config() {
+        use wiremock::matchers::{body_partial_json, header, method};
         use wiremock::{Mock, MockServer, ResponseTemplate};
 
         let server = MockServer::start().await;
-        let secret = format!(
-            r#"{{"app_id":"cli_123","app_secret":"{APP_SECRET}","callback_token":"{TOKEN}"}}"#
-        );
-        Mock::given(method("POST"))
-            .and(header("x-amz-target", "secretsmanager.GetSecretValue"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-                "Name": SECRET_ID,
-                "SecretString": secret,
-            })))
-            .expect(1)
-            .mount(&server)
-            .await;
+        let secrets = [
+            (
+                "feishu/app",
+                format!(r#"{{"app_id":"cli_123","app_secret":"{APP_SECRET}"}}"#),
+            ),
+            (
+                "feishu/callback",
+                format!(r#"{{"callback_token":"{TOKEN}"}}"#),
+            ),
+        ];
+        for (secret_id, secret) in secrets {
+            Mock::given(method("POST"))
+                .and(header("x-amz-target", "secretsmanager.GetSecretValue"))
+                .and(body_partial_json(
+                    serde_json::json!({"SecretId": secret_id}),
+                ))
+                .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                    "Name": secret_id,
+                    "SecretString": secret,
+                })))
+                .expect(1)
+                .mount(&server)
+                .await;
+        }
         let sdk_config = aws_config::SdkConfig::builder()
             .endpoint_url(server.uri())
             .region(aws_config::Region::new("us-east-1"))
@@ -680,18 +959,26 @@ mod tests {
             )
             .build();
 
-        let vars = [(SECRET_ID_VAR, SECRET_ID)];
-        let source = CredentialSource::from_lookup_with(&lookup(&vars), &sdk_config).unwrap();
-        assert!(matches!(source, CredentialSource::SecretsManager(_)));
+        let vars = lookup(&[
+            (APP_SECRET_ID_VAR, "feishu/app"),
+            (CALLBACK_SECRET_ID_VAR, "feishu/callback"),
+        ]);
+        let source = CredentialSource::new(
+            SecretSource::from_lookup_with(&vars, &sdk_config).unwrap(),
+            SecretSource::from_lookup_with(&vars, &sdk_config).unwrap(),
+        );
         assert_eq!(*source.credentials().await.unwrap(), expected(None));
 
-        let source = CredentialSource::from_lookup_with(&lookup(&full_env()), &sdk_config).unwrap();
-        assert_eq!(*source.credentials().await.unwrap(), expected(Some(KEY)));
+        let env = lookup(&full_env());
+        let callback_only = CallbackCredentialSource::from_lookup_with(&env, &sdk_config).unwrap();
+        assert!(matches!(callback_only, SecretSource::Fixed(_)));
+        assert_eq!(*callback_only.get().await.unwrap(), callback(Some(KEY)));
     }
 
     #[tokio::test]
     async fn fixed_source_yields_its_credentials() {
         let source = CredentialSource::fixed(expected(None));
         assert_eq!(*source.credentials().await.unwrap(), expected(None));
+        assert_eq!(*source.callback().get().await.unwrap(), callback(None));
     }
 }

@@ -8,18 +8,24 @@ use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::config::interceptors::BeforeSerializationInterceptorContextRef;
 use aws_sdk_secretsmanager::config::{ConfigBag, Intercept};
 use aws_sdk_secretsmanager::error::BoxError;
-use feishu_bridge::secrets::{CredentialSource, Credentials, Secret, SecretError};
+use feishu_bridge::secrets::{
+    AppCredentialSource, CallbackCredentialSource, CallbackCredentials, CredentialSource,
+    Credentials, Secret, SecretError,
+};
 use testkit::MotoServer;
 
-const SECRET_ID: &str = "feishu/approval-bridge";
+const SECRET_ID: &str = "feishu/approval-bridge/app";
+const CALLBACK_SECRET_ID: &str = "feishu/approval-bridge/callback";
 const LONG_TTL: Duration = Duration::from_secs(3600);
 
-fn secret_json(app_secret: &str, callback_key: Option<&str>) -> String {
-    let mut object = serde_json::json!({
-        "app_id": "cli_a1b2c3",
-        "app_secret": app_secret,
-        "callback_token": "token-value",
-    });
+/// The app secret's value.
+fn secret_json(app_secret: &str) -> String {
+    serde_json::json!({"app_id": "cli_a1b2c3", "app_secret": app_secret}).to_string()
+}
+
+/// The callback secret's value.
+fn callback_secret_json(callback_key: Option<&str>) -> String {
+    let mut object = serde_json::json!({"callback_token": "token-value"});
     if let Some(key) = callback_key {
         object["callback_key"] = key.into();
     }
@@ -30,14 +36,18 @@ async fn client(moto: &MotoServer) -> Client {
     Client::new(&moto.sdk_config().await)
 }
 
-async fn create_secret(client: &Client, value: &str) {
+async fn create_secret_named(client: &Client, name: &str, value: &str) {
     client
         .create_secret()
-        .name(SECRET_ID)
+        .name(name)
         .secret_string(value)
         .send()
         .await
         .expect("moto creates the secret");
+}
+
+async fn create_secret(client: &Client, value: &str) {
+    create_secret_named(client, SECRET_ID, value).await;
 }
 
 async fn rotate_secret(client: &Client, value: &str) {
@@ -51,19 +61,28 @@ async fn rotate_secret(client: &Client, value: &str) {
 }
 
 async fn load_error(client: Client) -> SecretError {
-    CredentialSource::secrets_manager(client, SECRET_ID, LONG_TTL)
-        .credentials()
+    AppCredentialSource::secrets_manager(client, SECRET_ID, LONG_TTL)
+        .get()
         .await
         .expect_err("the secret is unusable")
 }
 
 #[tokio::test]
-async fn reads_all_fields_from_the_secret() {
+async fn reads_both_parts_each_from_its_own_secret() {
     let moto = MotoServer::start().await;
     let client = client(&moto).await;
-    create_secret(&client, &secret_json("app-secret-1", Some("key-value"))).await;
+    create_secret(&client, &secret_json("app-secret-1")).await;
+    create_secret_named(
+        &client,
+        CALLBACK_SECRET_ID,
+        &callback_secret_json(Some("key-value")),
+    )
+    .await;
 
-    let source = CredentialSource::secrets_manager(client, SECRET_ID, LONG_TTL);
+    let source = CredentialSource::new(
+        AppCredentialSource::secrets_manager(client.clone(), SECRET_ID, LONG_TTL),
+        CallbackCredentialSource::secrets_manager(client, CALLBACK_SECRET_ID, LONG_TTL),
+    );
     let credentials = source.credentials().await.expect("credentials load");
 
     assert_eq!(
@@ -78,16 +97,21 @@ async fn reads_all_fields_from_the_secret() {
 }
 
 #[tokio::test]
-async fn callback_key_is_optional() {
+async fn callback_part_alone_reads_only_the_callback_secret_and_its_key_is_optional() {
     let moto = MotoServer::start().await;
     let client = client(&moto).await;
-    create_secret(&client, &secret_json("app-secret-1", None)).await;
+    create_secret_named(&client, CALLBACK_SECRET_ID, &callback_secret_json(None)).await;
 
-    let source = CredentialSource::secrets_manager(client, SECRET_ID, LONG_TTL);
-    let credentials = source.credentials().await.expect("credentials load");
+    let source = CallbackCredentialSource::secrets_manager(client, CALLBACK_SECRET_ID, LONG_TTL);
+    let part = source.get().await.expect("callback credentials load");
 
-    assert_eq!(credentials.callback_key, None);
-    assert_eq!(credentials.app_secret.expose(), "app-secret-1");
+    assert_eq!(
+        *part,
+        CallbackCredentials {
+            callback_token: Secret::new("token-value"),
+            callback_key: None,
+        }
+    );
 }
 
 #[tokio::test]
@@ -107,11 +131,7 @@ async fn missing_secret_is_not_found_naming_the_id() {
 async fn secret_without_a_required_field_names_the_field() {
     let moto = MotoServer::start().await;
     let client = client(&moto).await;
-    create_secret(
-        &client,
-        r#"{"app_id": "cli_a1b2c3", "callback_token": "token-value"}"#,
-    )
-    .await;
+    create_secret(&client, r#"{"app_id": "cli_a1b2c3"}"#).await;
 
     let error = load_error(client).await;
 
@@ -149,17 +169,17 @@ async fn non_json_secret_is_rejected_without_echoing_it() {
 async fn cached_credentials_are_served_until_the_ttl_expires() {
     let moto = MotoServer::start().await;
     let client = client(&moto).await;
-    create_secret(&client, &secret_json("before-rotation", None)).await;
-    let source = CredentialSource::secrets_manager(client.clone(), SECRET_ID, LONG_TTL);
+    create_secret(&client, &secret_json("before-rotation")).await;
+    let source = AppCredentialSource::secrets_manager(client.clone(), SECRET_ID, LONG_TTL);
     assert_eq!(
-        source.credentials().await.unwrap().app_secret.expose(),
+        source.get().await.unwrap().app_secret.expose(),
         "before-rotation"
     );
 
-    rotate_secret(&client, &secret_json("after-rotation", None)).await;
+    rotate_secret(&client, &secret_json("after-rotation")).await;
 
     assert_eq!(
-        source.credentials().await.unwrap().app_secret.expose(),
+        source.get().await.unwrap().app_secret.expose(),
         "before-rotation"
     );
 }
@@ -169,19 +189,19 @@ async fn rotation_is_picked_up_after_the_ttl() {
     let ttl = Duration::from_millis(100);
     let moto = MotoServer::start().await;
     let client = client(&moto).await;
-    create_secret(&client, &secret_json("before-rotation", None)).await;
-    let source = CredentialSource::secrets_manager(client.clone(), SECRET_ID, ttl);
+    create_secret(&client, &secret_json("before-rotation")).await;
+    let source = AppCredentialSource::secrets_manager(client.clone(), SECRET_ID, ttl);
     assert_eq!(
-        source.credentials().await.unwrap().app_secret.expose(),
+        source.get().await.unwrap().app_secret.expose(),
         "before-rotation"
     );
 
-    rotate_secret(&client, &secret_json("after-rotation", None)).await;
+    rotate_secret(&client, &secret_json("after-rotation")).await;
     // Waiting longer than the TTL guarantees expiry; a slow machine only waits longer.
     tokio::time::sleep(ttl * 2).await;
 
     assert_eq!(
-        source.credentials().await.unwrap().app_secret.expose(),
+        source.get().await.unwrap().app_secret.expose(),
         "after-rotation"
     );
 }
@@ -191,9 +211,11 @@ async fn cached_credentials_are_served_when_a_refresh_fails() {
     let ttl = Duration::from_millis(100);
     let moto = MotoServer::start().await;
     let client = client(&moto).await;
-    create_secret(&client, &secret_json("still-valid", None)).await;
-    let source = CredentialSource::secrets_manager(client.clone(), SECRET_ID, ttl);
-    source.credentials().await.expect("first load succeeds");
+    create_secret(&client, &secret_json("still-valid")).await;
+    let (counted, calls) = counting_client(&moto).await;
+    let source = AppCredentialSource::secrets_manager(counted, SECRET_ID, ttl);
+    source.get().await.expect("first load succeeds");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
 
     client
         .delete_secret()
@@ -205,10 +227,15 @@ async fn cached_credentials_are_served_when_a_refresh_fails() {
     tokio::time::sleep(ttl * 2).await;
 
     let credentials = source
-        .credentials()
+        .get()
         .await
         .expect("the cached credentials are still served");
     assert_eq!(credentials.app_secret.expose(), "still-valid");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "the expired cache was refreshed, and the refresh failed"
+    );
 }
 
 /// Counts Secrets Manager calls made through a client.
@@ -230,24 +257,28 @@ impl Intercept for CallCounter {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_callers_on_an_empty_cache_share_one_fetch() {
-    let moto = MotoServer::start().await;
-    create_secret(&client(&moto).await, &secret_json("shared", None)).await;
+/// A client of `moto` whose calls are counted.
+async fn counting_client(moto: &MotoServer) -> (Client, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let config = aws_sdk_secretsmanager::config::Builder::from(&moto.sdk_config().await)
         .interceptor(CallCounter(Arc::clone(&calls)))
         .build();
-    let source = Arc::new(CredentialSource::secrets_manager(
-        Client::from_conf(config),
-        SECRET_ID,
-        LONG_TTL,
+    (Client::from_conf(config), calls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_on_an_empty_cache_share_one_fetch() {
+    let moto = MotoServer::start().await;
+    create_secret(&client(&moto).await, &secret_json("shared")).await;
+    let (counted, calls) = counting_client(&moto).await;
+    let source = Arc::new(AppCredentialSource::secrets_manager(
+        counted, SECRET_ID, LONG_TTL,
     ));
 
     let mut callers = tokio::task::JoinSet::new();
     for _ in 0..8 {
         let source = Arc::clone(&source);
-        callers.spawn(async move { source.credentials().await });
+        callers.spawn(async move { source.get().await });
     }
     while let Some(result) = callers.join_next().await {
         let credentials = result.expect("task completes").expect("credentials load");

@@ -8,8 +8,19 @@ const SYNC_FUNCTION_NAME: &str = "SYNC_FUNCTION_NAME";
 const CALLBACK_DEADLINE_MS: &str = "CALLBACK_DEADLINE_MS";
 /// Internal deadline when none is configured: well inside Lark's 5 s callback timeout.
 const DEFAULT_DEADLINE_MS: u64 = 3_000;
-/// Lark gives up on a callback after 5 s (Feishu after 10 s); the deadline must stay below.
-const MAX_DEADLINE_MS: u64 = 4_999;
+/// Lark gives up on a callback after 5 s (Feishu after 10 s).
+const LARK_TIMEOUT_MS: u64 = 5_000;
+/// What a cold start adds before a callback's deadline starts, besides the warm-up: Lambda
+/// starting the sandbox and the process, API Gateway, the network between Feishu and AWS.
+const PLATFORM_MARGIN_MS: u64 = 500;
+/// How long a fresh container waits at init for its warm-up (credentials, connections), in
+/// milliseconds, before it takes its first event anyway.
+const INIT_WARM_UP_BUDGET_MS: u64 = 1_000;
+/// [`INIT_WARM_UP_BUDGET_MS`] as a duration; see [`crate::warm`].
+pub const INIT_WARM_UP_BUDGET: Duration = Duration::from_millis(INIT_WARM_UP_BUDGET_MS);
+/// Largest deadline, 3500 ms: a cold start (platform margin and init warm-up) comes on top of
+/// it, and the whole must fit in Lark's timeout.
+const MAX_DEADLINE_MS: u64 = LARK_TIMEOUT_MS - PLATFORM_MARGIN_MS - INIT_WARM_UP_BUDGET_MS;
 
 /// The callback function's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +37,7 @@ pub enum ConfigError {
     /// A required variable is unset or empty.
     #[error("environment variable {0} is required")]
     Missing(&'static str),
-    /// The deadline is not a whole number of milliseconds in 1..=4999.
+    /// The deadline is not a whole number of milliseconds in 1..=3500.
     #[error(
         "{CALLBACK_DEADLINE_MS} must be a whole number of milliseconds from 1 to {MAX_DEADLINE_MS}"
     )]
@@ -106,6 +117,24 @@ mod tests {
     #[test]
     fn refuses_a_deadline_that_is_zero_unparsable_or_past_larks_timeout() {
         for bad in ["0", "abc", "-5", "5000", "2.5"] {
+            assert_eq!(
+                config(&[(SYNC_FUNCTION_NAME, "sync"), (CALLBACK_DEADLINE_MS, bad)]),
+                Err(ConfigError::InvalidDeadline),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn caps_the_deadline_so_that_a_cold_start_fits_in_larks_5_s() {
+        let at_cap = config(&[(SYNC_FUNCTION_NAME, "sync"), (CALLBACK_DEADLINE_MS, "3500")]);
+        assert_eq!(
+            at_cap.unwrap().callback_deadline,
+            Duration::from_millis(3_500)
+        );
+        // A cold start waits up to the init warm-up budget before the deadline starts, and the
+        // platform needs its margin: 4999 ms would let Lark give up first.
+        for bad in ["3501", "4999"] {
             assert_eq!(
                 config(&[(SYNC_FUNCTION_NAME, "sync"), (CALLBACK_DEADLINE_MS, bad)]),
                 Err(ConfigError::InvalidDeadline),

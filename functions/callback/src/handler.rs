@@ -1,26 +1,28 @@
 //! The quick-approval callback handler (`feishu-api.md` §2): authenticate the callback, turn it
 //! into a typed decision, hand it off durably, and answer in the form Feishu reads.
 //!
-//! Order of checks, and why: the body is parsed before anything secret is touched; an encrypted
-//! body is decrypted and parsed as one step whose every failure (base64, length, padding, UTF-8,
-//! JSON) gives the same answer as a wrong token, so the endpoint is no padding or parsing oracle;
-//! only after the token matches may an answer name a missing field.
+//! Order of checks, and why: the body is parsed before anything secret is touched; then the
+//! callback is authenticated before any of its fields is typed: an encrypted body is decrypted to
+//! a JSON object (every failure — base64, length, padding, UTF-8, not an object — gives the same
+//! answer as a wrong token, so the endpoint is no padding or parsing oracle) and its token
+//! checked. Only an authenticated callback may get an answer that names a field.
 
+use std::borrow::Cow;
 use std::error::Error;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use aws_lambda_events::http::{Method, StatusCode};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use feishu_bridge::callback::{
     ApprovalDecision, CallbackBody, CallbackError, CallbackToken, RawCallback,
 };
 use feishu_bridge::crypto::{CallbackCipher, DecryptError};
 use feishu_bridge::job::{DecisionJob, SyncJob};
 use feishu_bridge::models::time::UnixMillis;
-use feishu_bridge::secrets::{CredentialSource, Credentials, SecretError};
-use lambda_http::http::header::{ALLOW, CONTENT_TYPE};
-use lambda_http::http::{HeaderValue, Method, StatusCode};
-use lambda_http::{Body, Request, RequestExt, Response};
+use feishu_bridge::secrets::{CallbackCredentialSource, CallbackCredentials, SecretError};
 
 use crate::handoff::{Handoff, HandoffError};
 
@@ -34,25 +36,25 @@ const SUCCESS_BODY: &str = r#"{"code":0,"msg":"success"}"#;
 /// What the callback function needs to answer one callback.
 #[derive(Debug)]
 pub struct CallbackService<H> {
-    credentials: CredentialSource,
+    credentials: CallbackCredentialSource,
     secrets: Mutex<Option<Arc<CallbackSecrets>>>,
     handoff: H,
     deadline: Duration,
 }
 
-/// The token check and cipher derived from one [`Credentials`] value.
+/// The token check and cipher derived from one [`CallbackCredentials`] value.
 ///
 /// Keyed by the identity of the `Arc` they were derived from: the credential source hands out the
 /// same `Arc` until it reloads the secret, so they are re-derived once per reload and never per
 /// request. Holding the `Arc` keeps its address from being reused by a later value.
 struct CallbackSecrets {
-    derived_from: Arc<Credentials>,
+    derived_from: Arc<CallbackCredentials>,
     token: CallbackToken,
     cipher: Option<CallbackCipher>,
 }
 
 impl CallbackSecrets {
-    fn derive(credentials: Arc<Credentials>) -> Self {
+    fn derive(credentials: Arc<CallbackCredentials>) -> Self {
         Self {
             token: CallbackToken::from(&credentials.callback_token),
             cipher: credentials
@@ -61,6 +63,11 @@ impl CallbackSecrets {
                 .map(|key| CallbackCipher::new(key.expose())),
             derived_from: credentials,
         }
+    }
+
+    /// Whether `presented` is the configured token (constant time; absent never matches).
+    fn verify(&self, presented: Option<&str>) -> bool {
+        presented.is_some_and(|presented| self.token.verify(presented))
     }
 }
 
@@ -75,7 +82,7 @@ impl fmt::Debug for CallbackSecrets {
 impl<H: Handoff> CallbackService<H> {
     /// A service that reads the callback token and key from `credentials`, hands decisions to
     /// `handoff`, and answers every callback within `deadline`.
-    pub fn new(credentials: CredentialSource, handoff: H, deadline: Duration) -> Self {
+    pub fn new(credentials: CallbackCredentialSource, handoff: H, deadline: Duration) -> Self {
         Self {
             credentials,
             secrets: Mutex::new(None),
@@ -89,10 +96,16 @@ impl<H: Handoff> CallbackService<H> {
         &self.handoff
     }
 
+    /// Loads the credentials and derives the token check and cipher from them, as the first
+    /// callback would (see [`crate::warm`]).
+    pub(crate) async fn load_credentials(&self) -> Result<(), SecretError> {
+        self.secrets().await.map(drop)
+    }
+
     /// The token check and cipher for the current credentials, re-derived only when the
     /// credential source has reloaded them.
     async fn secrets(&self) -> Result<Arc<CallbackSecrets>, SecretError> {
-        let credentials = self.credentials.credentials().await?;
+        let credentials = self.credentials.get().await?;
         let mut cached = self.secrets.lock().unwrap_or_else(PoisonError::into_inner);
         match cached.as_ref() {
             Some(secrets) if Arc::ptr_eq(&secrets.derived_from, &credentials) => {
@@ -113,15 +126,19 @@ pub enum CallbackFailure {
     /// Not a POST (405).
     #[error("method {0} is not allowed; callbacks are POSTed")]
     MethodNotAllowed(Method),
+    /// The event says its body is base64 but it is not (400). API Gateway encodes bodies itself,
+    /// so this is a broken event, not a callback.
+    #[error("the event's body is flagged base64 but is not valid base64")]
+    BodyNotBase64,
     /// The body exceeds [`MAX_BODY_BYTES`] (413); it is not parsed.
     #[error("body of {0} bytes exceeds the {MAX_BODY_BYTES}-byte limit")]
     TooLarge(usize),
-    /// The body is not a JSON object, or a field of a plaintext body has the wrong type (422).
+    /// The body is not a JSON object, or its `encrypt` is not a string (422).
     #[error("malformed callback body")]
     Malformed(#[source] CallbackError),
-    /// The encrypted body did not decrypt to a callback object (401, like a wrong token).
-    #[error("encrypted callback could not be decrypted and parsed")]
-    Undecryptable(#[source] DecryptError),
+    /// The encrypted body did not decrypt to a JSON object (401, like a wrong token).
+    #[error("encrypted callback could not be decrypted")]
+    Undecryptable(#[source] UndecryptableBody),
     /// A plaintext body although a callback key is configured: a downgrade, refused (401).
     #[error("plaintext callback refused: a callback key is configured, so Feishu encrypts")]
     PlaintextRefused,
@@ -131,18 +148,34 @@ pub enum CallbackFailure {
     /// An encrypted body but no callback key configured (500): set `callback_key`.
     #[error("encrypted callback received but no callback key is configured (set callback_key)")]
     EncryptionNotConfigured,
-    /// The authenticated callback lacks a field the decision needs (422).
-    #[error("callback does not carry a complete decision")]
+    /// The authenticated callback lacks a field the decision needs, or a field has the wrong
+    /// type or value (422).
+    #[error("callback does not carry a valid decision")]
     InvalidDecision(#[source] CallbackError),
     /// The callback token and key could not be loaded (503).
     #[error("callback credentials are unavailable")]
     CredentialsUnavailable(#[source] SecretError),
+    /// The callback token and key were still loading when the deadline passed (503): nothing was
+    /// handed off.
+    #[error("callback credentials did not load within the deadline of {0:?}")]
+    CredentialsTimedOut(Duration),
     /// The sync function did not accept the decision (503): the approver should retry.
     #[error("hand-off to the sync function failed")]
     HandoffFailed(#[source] HandoffError),
-    /// The internal deadline passed before the decision was accepted (504).
+    /// The internal deadline passed during the hand-off (504).
     #[error("internal deadline of {0:?} exceeded")]
     DeadlineExceeded(Duration),
+}
+
+/// Why an encrypted body is undecryptable. Every cause gets the same answer as a wrong token.
+#[derive(Debug, thiserror::Error)]
+pub enum UndecryptableBody {
+    /// Base64, length, padding or UTF-8.
+    #[error(transparent)]
+    Cipher(#[from] DecryptError),
+    /// The plaintext is not a JSON object.
+    #[error("decrypted callback is not a JSON object")]
+    NotAnObject,
 }
 
 /// Shown for every authentication failure, whatever its cause.
@@ -152,20 +185,21 @@ const UNAUTHORIZED_MESSAGE: &str =
 const RETRY_MESSAGE: &str = "Temporarily unavailable. Please try again.";
 
 impl CallbackFailure {
-    /// The HTTP status answered. Every failure is above 400, the range in which Feishu shows
-    /// `message` to the approver.
+    /// The HTTP status answered. Every failure of a callback is above 400, the range in which
+    /// Feishu shows `message` to the approver; only a broken event (not from Feishu) gets 400.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BodyNotBase64 => StatusCode::BAD_REQUEST,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Malformed(_) | Self::InvalidDecision(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Undecryptable(_) | Self::PlaintextRefused | Self::BadToken => {
                 StatusCode::UNAUTHORIZED
             }
             Self::EncryptionNotConfigured => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::CredentialsUnavailable(_) | Self::HandoffFailed(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::CredentialsUnavailable(_)
+            | Self::CredentialsTimedOut(_)
+            | Self::HandoffFailed(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::DeadlineExceeded(_) => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -175,6 +209,7 @@ impl CallbackFailure {
     pub fn message(&self) -> String {
         match self {
             Self::MethodNotAllowed(_) => "Method not allowed.".to_owned(),
+            Self::BodyNotBase64 => "Bad request: the body is not valid base64.".to_owned(),
             Self::TooLarge(_) => "Request too large.".to_owned(),
             Self::Malformed(error) | Self::InvalidDecision(error) => {
                 format!("Invalid callback: {error}. Please contact the administrator.")
@@ -185,7 +220,9 @@ impl CallbackFailure {
             Self::EncryptionNotConfigured => {
                 "Callback not configured. Please contact the administrator.".to_owned()
             }
-            Self::CredentialsUnavailable(_) | Self::HandoffFailed(_) => RETRY_MESSAGE.to_owned(),
+            Self::CredentialsUnavailable(_)
+            | Self::CredentialsTimedOut(_)
+            | Self::HandoffFailed(_) => RETRY_MESSAGE.to_owned(),
             Self::DeadlineExceeded(_) => "Timed out. Please try again.".to_owned(),
         }
     }
@@ -194,6 +231,7 @@ impl CallbackFailure {
     pub fn outcome(&self) -> &'static str {
         match self {
             Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::BodyNotBase64 => "body_not_base64",
             Self::TooLarge(_) => "too_large",
             Self::Malformed(_) => "malformed",
             Self::Undecryptable(_) => "undecryptable",
@@ -202,23 +240,59 @@ impl CallbackFailure {
             Self::EncryptionNotConfigured => "encryption_not_configured",
             Self::InvalidDecision(_) => "invalid_decision",
             Self::CredentialsUnavailable(_) => "credentials_unavailable",
+            Self::CredentialsTimedOut(_) => "credentials_timed_out",
             Self::HandoffFailed(_) => "handoff_failed",
             Self::DeadlineExceeded(_) => "deadline_exceeded",
         }
     }
 
     /// The answer Feishu reads: `{"message", "without_prefix"}`.
-    fn into_response(self) -> Response<Body> {
+    fn into_response(self) -> CallbackResponse {
         // Feishu's doc types `without_prefix` as a string ("true"/"false"), so it is sent as the
         // string "true", not the JSON boolean (which type Feishu accepts is unconfirmed).
         let body = serde_json::json!({ "message": self.message(), "without_prefix": "true" });
-        let mut response = json_response(self.status(), body.to_string());
-        if let Self::MethodNotAllowed(_) = self {
-            response
-                .headers_mut()
-                .insert(ALLOW, HeaderValue::from_static("POST"));
+        CallbackResponse {
+            status: self.status(),
+            body: body.to_string(),
+            allow_post: matches!(self, Self::MethodNotAllowed(_)),
         }
-        response
+    }
+}
+
+/// One callback request, as the function's event delivers it.
+#[derive(Debug, Clone, Copy)]
+pub struct CallbackRequest<'a> {
+    /// The HTTP method.
+    pub method: &'a Method,
+    /// The body as the event carries it: text, or base64 when `body_is_base64`.
+    pub body: &'a str,
+    /// Whether `body` is base64 (API Gateway's `isBase64Encoded`).
+    pub body_is_base64: bool,
+    /// Which delivery this is (the Lambda request id, else API Gateway's), stamped on the job
+    /// and the log line.
+    pub delivery_id: Option<&'a str>,
+    /// The X-Ray trace id of the invocation, for the metrics document.
+    pub trace_id: Option<&'a str>,
+}
+
+/// The answer to one callback: always JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackResponse {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The JSON body.
+    pub body: String,
+    /// Whether to send `Allow: POST` (the answer to another method).
+    pub allow_post: bool,
+}
+
+impl CallbackResponse {
+    fn success() -> Self {
+        Self {
+            status: StatusCode::OK,
+            body: SUCCESS_BODY.to_owned(),
+            allow_post: false,
+        }
     }
 }
 
@@ -242,17 +316,15 @@ impl Trail {
 /// off, otherwise the [`CallbackFailure`]'s status and message. Never fails and never panics.
 pub async fn handle_callback<H: Handoff>(
     service: &CallbackService<H>,
-    request: &Request,
-) -> Response<Body> {
+    request: &CallbackRequest<'_>,
+) -> CallbackResponse {
     let started = Instant::now();
     let mut trail = Trail {
         received_at: UnixMillis::now(),
         job: None,
     };
     let deadline = tokio::time::Instant::from_std(started) + service.deadline;
-    let result = tokio::time::timeout_at(deadline, accept(service, request, &mut trail))
-        .await
-        .unwrap_or(Err(CallbackFailure::DeadlineExceeded(service.deadline)));
+    let result = accept(service, request, deadline, &mut trail).await;
     let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     log_outcome(request, &trail, result.as_ref().err(), latency_us);
     crate::metrics::record_callback(
@@ -262,78 +334,141 @@ pub async fn handle_callback<H: Handoff>(
         Duration::from_micros(latency_us),
     );
     match result {
-        Ok(()) => json_response(StatusCode::OK, SUCCESS_BODY),
+        Ok(()) => CallbackResponse::success(),
         Err(failure) => failure.into_response(),
     }
 }
 
 /// Authenticates the callback and hands its decision off; `Ok` only once the hand-off accepted it.
+/// Only the waits (credentials, hand-off) can pass `deadline`; everything else is computation.
 async fn accept<H: Handoff>(
     service: &CallbackService<H>,
-    request: &Request,
+    request: &CallbackRequest<'_>,
+    deadline: tokio::time::Instant,
     trail: &mut Trail,
 ) -> Result<(), CallbackFailure> {
-    if request.method() != Method::POST {
-        return Err(CallbackFailure::MethodNotAllowed(request.method().clone()));
+    if *request.method != Method::POST {
+        return Err(CallbackFailure::MethodNotAllowed(request.method.clone()));
     }
-    let body: &[u8] = request.body();
-    if body.len() > MAX_BODY_BYTES {
-        return Err(CallbackFailure::TooLarge(body.len()));
-    }
-    let body = CallbackBody::parse(body).map_err(CallbackFailure::Malformed)?;
-    let secrets = service
-        .secrets()
-        .await
-        .map_err(CallbackFailure::CredentialsUnavailable)?;
-    let callback = match (body, &secrets.cipher) {
-        (CallbackBody::Encrypted(ciphertext), Some(cipher)) => cipher
-            .decrypt_json::<RawCallback>(&ciphertext)
-            .map_err(CallbackFailure::Undecryptable)?,
-        (CallbackBody::Encrypted(_), None) => return Err(CallbackFailure::EncryptionNotConfigured),
-        (CallbackBody::Plain(_), Some(_)) => return Err(CallbackFailure::PlaintextRefused),
-        (CallbackBody::Plain(callback), None) => callback,
+    let body = request_body(request)?;
+    // A body that is no JSON object, or an `encrypt` envelope of the wrong shape, is malformed
+    // whoever sent it: nothing secret decides that. Anything else waits for authentication.
+    let parsed = match CallbackBody::parse(&body) {
+        Err(
+            error @ (CallbackError::NotJson
+            | CallbackError::NotAnObject
+            | CallbackError::InvalidField("encrypt")),
+        ) => return Err(CallbackFailure::Malformed(error)),
+        parsed => parsed,
     };
-    if !callback
-        .token()
-        .is_some_and(|presented| secrets.token.verify(presented))
-    {
-        return Err(CallbackFailure::BadToken);
-    }
-    let decision = callback
-        .into_decision()
-        .map_err(CallbackFailure::InvalidDecision)?;
+    let secrets = tokio::time::timeout_at(deadline, service.secrets())
+        .await
+        .map_err(|_| CallbackFailure::CredentialsTimedOut(service.deadline))?
+        .map_err(CallbackFailure::CredentialsUnavailable)?;
+    let decision = authenticated_decision(parsed, &body, &secrets)?;
     let job = trail.job.insert(SyncJob::Decision(DecisionJob {
         decision,
         received_at: trail.received_at,
-        delivery_id: None,
+        delivery_id: request.delivery_id.map(str::to_owned),
     }));
-    service
-        .handoff
-        .hand_off(job)
+    tokio::time::timeout_at(deadline, service.handoff.hand_off(job, deadline))
         .await
+        .map_err(|_| CallbackFailure::DeadlineExceeded(service.deadline))?
         .map_err(CallbackFailure::HandoffFailed)
 }
 
-fn json_response(status: StatusCode, body: impl Into<Body>) -> Response<Body> {
-    let mut response = Response::new(body.into());
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+/// The body's bytes, decoded from base64 when the event says so, within [`MAX_BODY_BYTES`].
+fn request_body<'a>(request: &CallbackRequest<'a>) -> Result<Cow<'a, [u8]>, CallbackFailure> {
+    let body = if request.body_is_base64 {
+        // Refuse before decoding what cannot decode to an acceptable size.
+        if request.body.len() > MAX_BODY_BYTES.div_ceil(3) * 4 {
+            return Err(CallbackFailure::TooLarge(request.body.len() / 4 * 3));
+        }
+        Cow::Owned(
+            BASE64
+                .decode(request.body)
+                .map_err(|_| CallbackFailure::BodyNotBase64)?,
+        )
+    } else {
+        Cow::Borrowed(request.body.as_bytes())
+    };
+    if body.len() > MAX_BODY_BYTES {
+        return Err(CallbackFailure::TooLarge(body.len()));
+    }
+    Ok(body)
+}
+
+/// The decision of an authenticated callback. Authentication comes first: the body is decrypted
+/// to a JSON object and its token checked before any field is typed, so every answer that
+/// names a field comes after the token matched, and every failure before it is one 401.
+fn authenticated_decision(
+    parsed: Result<CallbackBody, CallbackError>,
+    body: &[u8],
+    secrets: &CallbackSecrets,
+) -> Result<ApprovalDecision, CallbackFailure> {
+    let callback = match (parsed, &secrets.cipher) {
+        (Ok(CallbackBody::Encrypted(ciphertext)), Some(cipher)) => {
+            let plaintext = cipher
+                .decrypt(&ciphertext)
+                .map_err(|error| CallbackFailure::Undecryptable(error.into()))?;
+            match RawCallback::parse(&plaintext) {
+                Ok(callback) => callback,
+                Err(CallbackError::NotJson | CallbackError::NotAnObject) => {
+                    return Err(CallbackFailure::Undecryptable(
+                        UndecryptableBody::NotAnObject,
+                    ));
+                }
+                Err(error) => {
+                    return Err(authenticated_failure(plaintext.as_bytes(), secrets, error));
+                }
+            }
+        }
+        (Ok(CallbackBody::Encrypted(_)), None) => {
+            return Err(CallbackFailure::EncryptionNotConfigured);
+        }
+        (_, Some(_)) => return Err(CallbackFailure::PlaintextRefused),
+        (Ok(CallbackBody::Plain(callback)), None) => callback,
+        (Err(error), None) => return Err(authenticated_failure(body, secrets, error)),
+    };
+    if !secrets.verify(callback.token()) {
+        return Err(CallbackFailure::BadToken);
+    }
+    callback
+        .into_decision()
+        .map_err(CallbackFailure::InvalidDecision)
+}
+
+/// The answer to a callback object whose fields did not type: naming the field (`error`) only
+/// when the object's token matches, else the one unauthenticated answer.
+fn authenticated_failure(
+    object: &[u8],
+    secrets: &CallbackSecrets,
+    error: CallbackError,
+) -> CallbackFailure {
+    /// The token alone, read past whatever else the object holds.
+    #[derive(serde::Deserialize)]
+    struct PresentedToken {
+        token: Option<String>,
+    }
+    let presented = serde_json::from_slice::<PresentedToken>(object)
+        .ok()
+        .and_then(|object| object.token);
+    if secrets.verify(presented.as_deref()) {
+        CallbackFailure::InvalidDecision(error)
+    } else {
+        CallbackFailure::BadToken
+    }
 }
 
 /// One log line per callback: ids of the decision (never its token, comment or context), the
 /// outcome and the latency. Server-side failures log at error level, refusals at warn.
 fn log_outcome(
-    request: &Request,
+    request: &CallbackRequest<'_>,
     trail: &Trail,
     failure: Option<&CallbackFailure>,
     latency_us: u64,
 ) {
-    let request_id = request
-        .lambda_context_ref()
-        .map(|context| context.request_id.as_str());
+    let request_id = request.delivery_id;
     let decision = trail.decision();
     let approval_code = decision.map(|decision| decision.approval_code.as_str());
     let instance_id = decision.and_then(|decision| decision.instance_id.as_deref());

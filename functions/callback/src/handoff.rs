@@ -13,12 +13,25 @@ use aws_sdk_lambda::operation::invoke::InvokeError;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 use feishu_bridge::job::SyncJob;
+use tokio::time::Instant;
 
 /// Delivers a job to the sync step. `Ok` means the job is durably accepted and will be processed
 /// (possibly more than once: the sync step deduplicates).
 pub trait Handoff {
-    /// Hands `job` over; returns only once it is accepted or definitely refused.
-    fn hand_off(&self, job: &SyncJob) -> impl Future<Output = Result<(), HandoffError>> + Send;
+    /// Hands `job` over; returns once it is accepted or refused, and gives up by `deadline`.
+    /// A failure does not prove the job was not accepted (an answer may have been lost).
+    fn hand_off(
+        &self,
+        job: &SyncJob,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<(), HandoffError>> + Send;
+
+    /// Prepares for the first hand-off (opens and warms its connection) without handing anything
+    /// off. Called while the container initialises; a failure only means the first hand-off
+    /// does that work itself.
+    fn warm_up(&self) -> impl Future<Output = Result<(), HandoffError>> + Send {
+        std::future::ready(Ok(()))
+    }
 }
 
 /// Why a job was not accepted.
@@ -61,25 +74,34 @@ pub struct LambdaHandoff {
     function_name: String,
 }
 
+/// Longest wait for a TCP connection to Lambda's API: a connection that takes longer is
+/// abandoned, leaving time for a second attempt on a fresh one.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Bound of the warm-up invoke (a dry run) when nothing else bounds it.
+const WARM_UP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Wait before the one retry of a failed attempt. The SDK's default (up to 1 s) would spend a
+/// third of a callback's budget; a callback's caller is waiting.
+const RETRY_BACKOFF: Duration = Duration::from_millis(25);
+
 impl LambdaHandoff {
-    /// A hand-off to `function_name` (name, ARN or partial ARN) with SDK timeouts bounded by
-    /// `deadline`: at most two attempts of half the deadline each. The endpoint, region and
+    /// A hand-off to `function_name` (name, ARN or partial ARN). The endpoint, region and
     /// credentials come from `sdk_config` (so `AWS_ENDPOINT_URL_LAMBDA` redirects it, e.g. to
-    /// `cargo lambda watch`).
-    pub fn new(
-        sdk_config: &aws_config::SdkConfig,
-        function_name: String,
-        deadline: Duration,
-    ) -> Self {
-        let attempt = deadline / 2;
+    /// `cargo lambda watch`). Each hand-off is bounded by the deadline it is given: at most two
+    /// attempts, together within the time left.
+    pub fn new(sdk_config: &aws_config::SdkConfig, function_name: String) -> Self {
         let timeouts = TimeoutConfig::builder()
-            .connect_timeout(attempt.min(Duration::from_secs(1)))
-            .operation_attempt_timeout(attempt)
-            .operation_timeout(deadline)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .operation_timeout(WARM_UP_TIMEOUT)
             .build();
         let config = aws_sdk_lambda::config::Builder::from(sdk_config)
             .timeout_config(timeouts)
-            .retry_config(RetryConfig::standard().with_max_attempts(2))
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(2)
+                    .with_initial_backoff(RETRY_BACKOFF),
+            )
             .build();
         Self {
             client: aws_sdk_lambda::Client::from_conf(config),
@@ -88,8 +110,20 @@ impl LambdaHandoff {
     }
 }
 
+/// Timeouts that end every attempt, retries included, by `deadline`: an attempt may use all the
+/// time left, so a slow but working Lambda API is waited for instead of being cut off and
+/// invoked a second time.
+fn timeouts_until(deadline: Instant) -> TimeoutConfig {
+    let left = deadline.saturating_duration_since(Instant::now());
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT.min(left))
+        .operation_attempt_timeout(left)
+        .operation_timeout(left)
+        .build()
+}
+
 impl Handoff for LambdaHandoff {
-    async fn hand_off(&self, job: &SyncJob) -> Result<(), HandoffError> {
+    async fn hand_off(&self, job: &SyncJob, deadline: Instant) -> Result<(), HandoffError> {
         let payload = encode(job)?;
         let answer = self
             .client
@@ -97,17 +131,40 @@ impl Handoff for LambdaHandoff {
             .function_name(&self.function_name)
             .invocation_type(InvocationType::Event)
             .payload(Blob::new(payload))
+            .customize()
+            .config_override(
+                aws_sdk_lambda::config::Builder::default().timeout_config(timeouts_until(deadline)),
+            )
             .send()
             .await
             .map_err(|error| HandoffError::Invoke(Box::new(error)))?;
-        let status = answer.status_code();
-        match answer.function_error() {
-            None if (200..300).contains(&status) => Ok(()),
-            function_error => Err(HandoffError::Rejected {
-                status,
-                function_error: function_error.map(str::to_owned),
-            }),
-        }
+        accepted(answer.status_code(), answer.function_error())
+    }
+
+    /// A dry-run invoke: Lambda checks the function and the permission to invoke it and runs
+    /// nothing, and the connection it opened stays in the pool for the first hand-off. Needs no
+    /// permission beyond `lambda:InvokeFunction`.
+    async fn warm_up(&self) -> Result<(), HandoffError> {
+        let answer = self
+            .client
+            .invoke()
+            .function_name(&self.function_name)
+            .invocation_type(InvocationType::DryRun)
+            .send()
+            .await
+            .map_err(|error| HandoffError::Invoke(Box::new(error)))?;
+        accepted(answer.status_code(), answer.function_error())
+    }
+}
+
+/// `Ok` for a 2xx answer without a function error.
+fn accepted(status: i32, function_error: Option<&str>) -> Result<(), HandoffError> {
+    match function_error {
+        None if (200..300).contains(&status) => Ok(()),
+        function_error => Err(HandoffError::Rejected {
+            status,
+            function_error: function_error.map(str::to_owned),
+        }),
     }
 }
 
@@ -138,7 +195,7 @@ impl InMemoryHandoff {
 }
 
 impl Handoff for InMemoryHandoff {
-    async fn hand_off(&self, job: &SyncJob) -> Result<(), HandoffError> {
+    async fn hand_off(&self, job: &SyncJob, _deadline: Instant) -> Result<(), HandoffError> {
         if self.failing.load(Ordering::Relaxed) {
             return Err(HandoffError::Simulated);
         }

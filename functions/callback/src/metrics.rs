@@ -10,12 +10,11 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use aws_lambda_events::http::StatusCode;
 use feishu_bridge::callback::ApprovalDecision;
 use feishu_bridge::metrics::{EmfDocument, EmfEmitter, Metric};
-use lambda_http::http::StatusCode;
-use lambda_http::{Request, RequestExt};
 
-use crate::handler::CallbackFailure;
+use crate::handler::{CallbackFailure, CallbackRequest};
 
 /// The emitter installed by `main`; without one (tests, benches) nothing is written.
 static EMITTER: OnceLock<EmfEmitter> = OnceLock::new();
@@ -27,7 +26,7 @@ pub fn install(emitter: EmfEmitter) {
 
 /// Writes the document of one callback, if an emitter is installed.
 pub fn record_callback(
-    request: &Request,
+    request: &CallbackRequest<'_>,
     decision: Option<&ApprovalDecision>,
     failure: Option<&CallbackFailure>,
     latency: Duration,
@@ -39,7 +38,7 @@ pub fn record_callback(
 
 /// The document of one callback that ended with `failure` (none: accepted) after `latency`.
 pub fn callback_document(
-    request: &Request,
+    request: &CallbackRequest<'_>,
     decision: Option<&ApprovalDecision>,
     failure: Option<&CallbackFailure>,
     latency: Duration,
@@ -48,7 +47,6 @@ pub fn callback_document(
         None => ("accepted", StatusCode::OK),
         Some(failure) => (failure.outcome(), failure.status()),
     };
-    let context = request.lambda_context_ref();
     EmfDocument::new()
         .dimension("Outcome", outcome)
         .dimension("Status", status.as_str())
@@ -61,14 +59,8 @@ pub fn callback_document(
             &[&[], &["StatusClass"]],
             [Metric::millis("CallbackLatency", [latency])],
         )
-        .optional_property(
-            "request_id",
-            context.map(|context| context.request_id.as_str()),
-        )
-        .optional_property(
-            "trace_id",
-            context.and_then(|context| context.xray_trace_id.as_deref()),
-        )
+        .optional_property("request_id", request.delivery_id)
+        .optional_property("trace_id", request.trace_id)
         .optional_property(
             "approval_code",
             decision.map(|decision| decision.approval_code.as_str()),
@@ -100,8 +92,8 @@ fn status_class(status: StatusCode) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use aws_lambda_events::http::Method;
     use feishu_bridge::callback::CallbackBody;
-    use lambda_http::Context;
     use serde_json::Value;
     use testkit::check_emf_document;
 
@@ -109,19 +101,26 @@ mod tests {
 
     const PLAINTEXT_APPROVE: &str = include_str!("../tests/fixtures/plaintext-approve.json");
 
+    /// The fixture's body.
+    fn body() -> String {
+        let event: Value = serde_json::from_str(PLAINTEXT_APPROVE).unwrap();
+        event["body"].as_str().unwrap().to_owned()
+    }
+
     /// The fixture's request, as Lambda hands it over (with a request and a trace id).
-    fn request() -> Request {
-        let mut context = Context::default();
-        context.request_id = "req-1".to_owned();
-        context.xray_trace_id = Some("Root=1-5759e988-bd862e3fe1be46a994272793".to_owned());
-        lambda_http::request::from_str(PLAINTEXT_APPROVE)
-            .unwrap()
-            .with_lambda_context(context)
+    fn request(body: &str) -> CallbackRequest<'_> {
+        CallbackRequest {
+            method: &Method::POST,
+            body,
+            body_is_base64: false,
+            delivery_id: Some("req-1"),
+            trace_id: Some("Root=1-5759e988-bd862e3fe1be46a994272793"),
+        }
     }
 
     /// The decision of the fixture's body.
-    fn decision(request: &Request) -> ApprovalDecision {
-        match CallbackBody::parse(request.body()).unwrap() {
+    fn decision(body: &str) -> ApprovalDecision {
+        match CallbackBody::parse(body.as_bytes()).unwrap() {
             CallbackBody::Plain(callback) => callback.into_decision().unwrap(),
             CallbackBody::Encrypted(_) => panic!("the fixture is plaintext"),
         }
@@ -141,8 +140,9 @@ mod tests {
 
     #[test]
     fn an_accepted_callback_counts_as_200_with_its_ids_as_properties() {
-        let request = request();
-        let decision = decision(&request);
+        let body = body();
+        let request = request(&body);
+        let decision = decision(&body);
         let json = rendered(&callback_document(
             &request,
             Some(&decision),
@@ -174,7 +174,8 @@ mod tests {
 
     #[test]
     fn failures_count_by_outcome_status_and_class() {
-        let request = request();
+        let body = body();
+        let request = request(&body);
         let cases = [
             (CallbackFailure::BadToken, "bad_token", "401", "4xx"),
             (

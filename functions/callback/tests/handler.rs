@@ -3,16 +3,20 @@
 use std::future::Future;
 use std::time::Duration;
 
-use approval_callback::handler::{CallbackService, MAX_BODY_BYTES, handle_callback};
+use approval_callback::event::handle_event;
+use approval_callback::handler::{CallbackService, MAX_BODY_BYTES};
 use approval_callback::handoff::{Handoff, HandoffError, InMemoryHandoff};
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::http::StatusCode;
+use aws_lambda_events::http::header::{ALLOW, CONTENT_TYPE};
 use feishu_bridge::crypto::CallbackCipher;
 use feishu_bridge::job::SyncJob;
 use feishu_bridge::models::time::UnixMillis;
-use feishu_bridge::secrets::{CredentialSource, Credentials, Secret};
-use lambda_http::http::StatusCode;
-use lambda_http::http::header::{ALLOW, CONTENT_TYPE};
-use lambda_http::{Body, Request, Response};
+use feishu_bridge::secrets::{CallbackCredentialSource, CallbackCredentials, Secret};
+use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
+use tokio::time::Instant;
 use wiremock::matchers::{header, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -61,21 +65,28 @@ fn service_with<H: Handoff>(token: &str, key: Option<&str>, handoff: H) -> Callb
 }
 
 /// Fixed credentials with this callback token and key.
-fn credentials(token: &str, key: Option<&str>) -> CredentialSource {
-    CredentialSource::fixed(Credentials {
-        app_id: "cli_test".to_owned(),
-        app_secret: Secret::new("app-secret"),
+fn credentials(token: &str, key: Option<&str>) -> CallbackCredentialSource {
+    CallbackCredentialSource::fixed(CallbackCredentials {
         callback_token: Secret::new(token),
         callback_key: key.map(Secret::new),
     })
 }
 
-fn request(event: &str) -> Request {
-    lambda_http::request::from_str(event).expect("fixture is an API Gateway v2 event")
+/// The Lambda request id of every test invocation: the delivery id stamped on jobs.
+const LAMBDA_REQUEST_ID: &str = "8f5c3a52-7a4e-4d8b-9a53-0c6f1d2e3b4a";
+
+/// An API Gateway v2 event as the Lambda runtime hands it over, with the invocation's context.
+fn request(event: &str) -> LambdaEvent<ApiGatewayV2httpRequest> {
+    let mut context = Context::default();
+    context.request_id = LAMBDA_REQUEST_ID.to_owned();
+    LambdaEvent::new(
+        serde_json::from_str(event).expect("fixture is an API Gateway v2 event"),
+        context,
+    )
 }
 
 /// The POST fixture with its body replaced by `body`.
-fn request_with_body(body: &str) -> Request {
+fn request_with_body(body: &str) -> LambdaEvent<ApiGatewayV2httpRequest> {
     let mut event: Value = serde_json::from_str(PLAINTEXT_APPROVE).unwrap();
     event["body"] = Value::from(body);
     request(&event.to_string())
@@ -88,8 +99,8 @@ fn encrypted_body(key: &str, plaintext: &str) -> String {
 struct Answer {
     status: StatusCode,
     content_type: String,
+    allow: Option<String>,
     text: String,
-    response: Response<Body>,
 }
 
 impl Answer {
@@ -98,16 +109,26 @@ impl Answer {
     }
 }
 
-async fn call<H: Handoff>(service: &CallbackService<H>, request: Request) -> Answer {
-    let response = handle_callback(service, &request).await;
+async fn call<H: Handoff>(
+    service: &CallbackService<H>,
+    event: LambdaEvent<ApiGatewayV2httpRequest>,
+) -> Answer {
+    let response = handle_event(service, event).await;
+    let header = |name| {
+        response
+            .headers
+            .get(name)
+            .map(|value| value.to_str().unwrap().to_owned())
+    };
+    let Some(Body::Text(text)) = &response.body else {
+        panic!("a text body: {:?}", response.body);
+    };
+    assert!(!response.is_base64_encoded);
     Answer {
-        status: response.status(),
-        content_type: response.headers()[CONTENT_TYPE]
-            .to_str()
-            .unwrap()
-            .to_owned(),
-        text: std::str::from_utf8(response.body()).unwrap().to_owned(),
-        response,
+        status: StatusCode::from_u16(u16::try_from(response.status_code).unwrap()).unwrap(),
+        content_type: header(CONTENT_TYPE).expect("a content type"),
+        allow: header(ALLOW),
+        text: text.clone(),
     }
 }
 
@@ -128,7 +149,8 @@ fn assert_failure(answer: &Answer, status: StatusCode, message: &str) {
 
 const UNAUTHORIZED: &str = "Callback verification failed. Please contact the administrator.";
 
-/// The one payload handed off, with `received_at` checked against the call window and removed.
+/// The one payload handed off, with `received_at` checked against the call window and
+/// `delivery_id` against the invocation's request id, both removed.
 fn single_job(handoff: &InMemoryHandoff, before: UnixMillis, after: UnixMillis) -> (String, Value) {
     let payloads = handoff.take_payloads();
     assert_eq!(payloads.len(), 1, "exactly one job is handed off");
@@ -137,7 +159,10 @@ fn single_job(handoff: &InMemoryHandoff, before: UnixMillis, after: UnixMillis) 
     let received_at: UnixMillis =
         serde_json::from_value(job["received_at"].take()).expect("received_at is a timestamp");
     assert!(before <= received_at && received_at <= after);
-    job.as_object_mut().unwrap().remove("received_at");
+    assert_eq!(job["delivery_id"], LAMBDA_REQUEST_ID);
+    let object = job.as_object_mut().unwrap();
+    object.remove("received_at");
+    object.remove("delivery_id");
     serde_json::from_str::<SyncJob>(&text).expect("payload is a SyncJob");
     (text, job)
 }
@@ -145,7 +170,7 @@ fn single_job(handoff: &InMemoryHandoff, before: UnixMillis, after: UnixMillis) 
 /// Answers `request`, expects success, and returns the one job handed off (see [`single_job`]).
 async fn accepted_job(
     service: &CallbackService<InMemoryHandoff>,
-    request: Request,
+    request: LambdaEvent<ApiGatewayV2httpRequest>,
 ) -> (String, Value) {
     let before = UnixMillis::now();
     let answer = call(service, request).await;
@@ -157,7 +182,7 @@ async fn accepted_job(
 /// Answers `request`, expects the failure `status` with `message`, and that nothing was handed off.
 async fn assert_refused(
     service: &CallbackService<InMemoryHandoff>,
-    request: Request,
+    request: LambdaEvent<ApiGatewayV2httpRequest>,
     status: StatusCode,
     message: &str,
 ) -> Answer {
@@ -373,7 +398,7 @@ async fn get_is_method_not_allowed() {
         "Method not allowed.",
     )
     .await;
-    assert_eq!(answer.response.headers()[ALLOW], "POST");
+    assert_eq!(answer.allow.as_deref(), Some("POST"));
 }
 
 #[tokio::test]
@@ -392,6 +417,16 @@ async fn non_json_body_is_unprocessable() {
         request_with_body("[1,2]"),
         StatusCode::UNPROCESSABLE_ENTITY,
         "Invalid callback: callback body is not a JSON object. Please contact the administrator.",
+    )
+    .await;
+
+    // A malformed envelope is no callback field: nothing secret decides it.
+    let service = service_with(TOKEN, Some(KEY), InMemoryHandoff::new());
+    assert_refused(
+        &service,
+        request_with_body(r#"{"encrypt":42}"#),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Invalid callback: callback field `encrypt` is invalid. Please contact the administrator.",
     )
     .await;
 }
@@ -463,7 +498,11 @@ async fn failed_hand_off_answers_try_again_and_never_success() {
 struct Unresponsive;
 
 impl Handoff for Unresponsive {
-    fn hand_off(&self, _job: &SyncJob) -> impl Future<Output = Result<(), HandoffError>> + Send {
+    fn hand_off(
+        &self,
+        _job: &SyncJob,
+        _deadline: Instant,
+    ) -> impl Future<Output = Result<(), HandoffError>> + Send {
         std::future::pending()
     }
 }
@@ -485,7 +524,7 @@ async fn hand_off_past_the_deadline_answers_timeout() {
 
 /// A Secrets Manager stand-in answering `GetSecretValue` with each of `secrets` once, in order
 /// (the last one from then on), or with `AccessDeniedException` when `secrets` is empty.
-async fn secrets_manager(secrets: &[Value]) -> (MockServer, CredentialSource) {
+async fn secrets_manager(secrets: &[Value]) -> (MockServer, CallbackCredentialSource) {
     let server = MockServer::start().await;
     let get_secret_value =
         || Mock::given(method("POST")).and(header("x-amz-target", "secretsmanager.GetSecretValue"));
@@ -513,6 +552,13 @@ async fn secrets_manager(secrets: &[Value]) -> (MockServer, CredentialSource) {
                 .await;
         }
     }
+    let source = secrets_manager_at(&server).await;
+    (server, source)
+}
+
+/// A Secrets Manager source for the secret `feishu` at `server`, read again at every callback
+/// (TTL zero, as after each TTL in production).
+async fn secrets_manager_at(server: &MockServer) -> CallbackCredentialSource {
     let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(server.uri())
         .region(aws_config::Region::new("us-east-1"))
@@ -522,9 +568,7 @@ async fn secrets_manager(secrets: &[Value]) -> (MockServer, CredentialSource) {
         .load()
         .await;
     let client = aws_sdk_secretsmanager::Client::new(&sdk_config);
-    // TTL zero: every callback reads the secret again, as after each TTL in production.
-    let source = CredentialSource::secrets_manager(client, "feishu", Duration::ZERO);
-    (server, source)
+    CallbackCredentialSource::secrets_manager(client, "feishu", Duration::ZERO)
 }
 
 fn secret_value(secret: &Value) -> ResponseTemplate {
@@ -537,10 +581,9 @@ fn secret_value(secret: &Value) -> ResponseTemplate {
     }))
 }
 
+/// The callback secret: the token and key alone.
 fn callback_secret(key: &str) -> Value {
     json!({
-        "app_id": "cli_test",
-        "app_secret": "app-secret",
         "callback_token": TOKEN,
         "callback_key": key
     })
@@ -577,4 +620,156 @@ async fn unavailable_credentials_answer_try_again() {
         "Temporarily unavailable. Please try again.",
     )
     .await;
+}
+
+/// A callback whose fields, every one but `field`, make a complete decision; `field` holds a value
+/// of the wrong shape.
+fn callback_with_malformed(field: &str, token: &str) -> String {
+    let mut callback = json!({
+        "action_type": "APPROVE",
+        "user_id": "u",
+        "approval_code": "c",
+        "task_id": "t",
+        "token": token
+    });
+    callback[field] = match field {
+        "message_id" => json!("om_abc"),
+        "attachments" => json!([{"file_type": "IMAGE", "file_size": 1, "file_name": "1.png"}]),
+        other => panic!("no malformed value for {other}"),
+    };
+    callback.to_string()
+}
+
+#[tokio::test]
+async fn authenticated_callback_with_a_malformed_field_is_unprocessable_naming_it() {
+    for field in ["message_id", "attachments"] {
+        let message = format!(
+            "Invalid callback: callback field `{field}` is invalid. Please contact the administrator."
+        );
+        let plaintext = callback_with_malformed(field, TOKEN);
+
+        let service = service(TOKEN, Some(KEY));
+        let body = encrypted_body(KEY, &plaintext);
+        let answer = assert_refused(
+            &service,
+            request_with_body(&body),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &message,
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}");
+
+        let service = service_with(TOKEN, None, InMemoryHandoff::new());
+        assert_refused(
+            &service,
+            request_with_body(&plaintext),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &message,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn malformed_field_without_the_right_token_is_unauthorized_like_any_other_failure() {
+    for field in ["message_id", "attachments"] {
+        for token in ["aaaab", ""] {
+            let plaintext = callback_with_malformed(field, token);
+
+            let service = service(TOKEN, Some(KEY));
+            let body = encrypted_body(KEY, &plaintext);
+            assert_refused(
+                &service,
+                request_with_body(&body),
+                StatusCode::UNAUTHORIZED,
+                UNAUTHORIZED,
+            )
+            .await;
+
+            let service = service_with(TOKEN, None, InMemoryHandoff::new());
+            assert_refused(
+                &service,
+                request_with_body(&plaintext),
+                StatusCode::UNAUTHORIZED,
+                UNAUTHORIZED,
+            )
+            .await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn event_flagged_base64_with_a_body_that_is_not_is_a_bad_request() {
+    let mut event: Value = serde_json::from_str(PLAINTEXT_APPROVE_BASE64).unwrap();
+    event["body"] = Value::from("@@not base64@@");
+    let service = service(TOKEN, None);
+    assert_refused(
+        &service,
+        request(&event.to_string()),
+        StatusCode::BAD_REQUEST,
+        "Bad request: the body is not valid base64.",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn base64_body_over_64_kib_is_refused_before_decoding() {
+    let mut event: Value = serde_json::from_str(PLAINTEXT_APPROVE_BASE64).unwrap();
+    event["body"] = Value::from("A".repeat(MAX_BODY_BYTES / 3 * 4 + 8));
+    let service = service(TOKEN, None);
+    assert_refused(
+        &service,
+        request(&event.to_string()),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Request too large.",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn job_carries_the_lambda_request_id_else_api_gateways_as_delivery_id() {
+    let service = service(TOKEN, None);
+    let before = UnixMillis::now();
+    assert_success(&call(&service, request(PLAINTEXT_APPROVE)).await);
+    // `single_job` checks the Lambda request id.
+    single_job(service.handoff(), before, UnixMillis::now());
+
+    let without_lambda_request_id = LambdaEvent::new(
+        serde_json::from_str(PLAINTEXT_APPROVE).unwrap(),
+        Context::default(),
+    );
+    assert_success(&call(&service, without_lambda_request_id).await);
+    let payloads = service.handoff().take_payloads();
+    let job: Value = serde_json::from_slice(&payloads[0]).unwrap();
+    assert_eq!(
+        job["delivery_id"], "Wq3ufj1xIAMEVYw=",
+        "API Gateway's request id"
+    );
+}
+
+#[tokio::test]
+async fn credentials_still_loading_at_the_deadline_answer_try_again_by_the_deadline() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("x-amz-target", "secretsmanager.GetSecretValue"))
+        .respond_with(secret_value(&callback_secret(KEY)).set_delay(Duration::from_secs(10)))
+        .mount(&server)
+        .await;
+    let source = secrets_manager_at(&server).await;
+    let deadline = Duration::from_millis(300);
+    let service = CallbackService::new(source, InMemoryHandoff::new(), deadline);
+
+    let started = Instant::now();
+    assert_refused(
+        &service,
+        request(ENCRYPTED_APPROVE),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable. Please try again.",
+    )
+    .await;
+    let elapsed = started.elapsed();
+    assert!(
+        deadline <= elapsed && elapsed < deadline + Duration::from_millis(250),
+        "answered after {elapsed:?}"
+    );
 }

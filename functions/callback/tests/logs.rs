@@ -1,30 +1,33 @@
 //! The callback's log lines, written by the subscriber `main` installs
-//! (`lambda_http::tracing::init_default_subscriber`) in the JSON format Lambda is configured with.
+//! (`lambda_runtime::tracing::init_default_subscriber`) in the JSON format Lambda is configured
+//! with.
 //!
 //! A test binary of its own: the subscriber is process-global and reads the environment once.
 
 use std::time::Duration;
 
-use approval_callback::handler::{CallbackService, handle_callback};
+use approval_callback::event::handle_event;
+use approval_callback::handler::CallbackService;
 use approval_callback::handoff::InMemoryHandoff;
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use feishu_bridge::crypto::CallbackCipher;
-use feishu_bridge::secrets::{CredentialSource, Credentials, Secret};
-use lambda_http::http::StatusCode;
-use lambda_http::{Context, Request, RequestExt};
+use feishu_bridge::secrets::{CallbackCredentialSource, CallbackCredentials, Secret};
+use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use testkit::CapturedLogs;
 
 /// The plaintext POST fixture with its body replaced by `body`, as the Lambda runtime hands it
 /// over: with the invocation's context.
-fn request(body: &str, request_id: &str) -> Request {
+fn request(body: &str, request_id: &str) -> LambdaEvent<ApiGatewayV2httpRequest> {
     let mut event: Value =
         serde_json::from_str(include_str!("fixtures/plaintext-approve.json")).unwrap();
     event["body"] = Value::from(body);
     let mut context = Context::default();
     context.request_id = request_id.to_owned();
-    lambda_http::request::from_str(&event.to_string())
-        .expect("fixture is an API Gateway v2 event")
-        .with_lambda_context(context)
+    LambdaEvent::new(
+        serde_json::from_value(event).expect("fixture is an API Gateway v2 event"),
+        context,
+    )
 }
 
 #[tokio::test]
@@ -38,13 +41,11 @@ async fn logs_name_the_decision_and_never_a_secret() {
     }
     let logs = CapturedLogs::default();
     let writer = logs.clone();
-    lambda_http::tracing::init_default_subscriber_with_writer(move || writer.clone());
+    lambda_runtime::tracing::init_default_subscriber_with_writer(move || writer.clone());
 
     let token = "SECRET-TOKEN-4711";
     let key = "SECRET-KEY-0815";
-    let credentials = CredentialSource::fixed(Credentials {
-        app_id: "cli_test".to_owned(),
-        app_secret: Secret::new("SECRET-APP-1234"),
+    let credentials = CallbackCredentialSource::fixed(CallbackCredentials {
         callback_token: Secret::new(token),
         callback_key: Some(Secret::new(key)),
     });
@@ -56,11 +57,11 @@ async fn logs_name_the_decision_and_never_a_secret() {
         json!({ "encrypt": CallbackCipher::new(key).encrypt(plaintext) }).to_string()
     };
     let body = encrypted(&plaintext);
-    let accepted = handle_callback(&service, &request(&body, "req-accepted")).await;
-    assert_eq!(accepted.status(), StatusCode::OK);
+    let accepted = handle_event(&service, request(&body, "req-accepted")).await;
+    assert_eq!(accepted.status_code, 200);
     let wrong_token = encrypted(&plaintext.replace(token, "SECRET-PRESENTED-1"));
-    let refused = handle_callback(&service, &request(&wrong_token, "req-refused")).await;
-    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let refused = handle_event(&service, request(&wrong_token, "req-refused")).await;
+    assert_eq!(refused.status_code, 401);
 
     let text = logs.text();
     let lines: Vec<Value> = text

@@ -1,4 +1,5 @@
-//! Lambda entry point: wires tracing, configuration and clients, then runs sync jobs.
+//! Lambda entry point: wires tracing, configuration and clients, prefetches the secrets and a
+//! tenant token, then runs sync jobs.
 //!
 //! `TABLE_NAME` selects the DynamoDB instance store (else in memory), `EVENT_BUS_NAME` the
 //! EventBridge publisher (else the log); see [`Config`] for the other settings.
@@ -58,6 +59,7 @@ async fn main() -> Result<(), Error> {
     // Every Feishu call of a job is recorded into that job's metrics.
     let feishu = FeishuClient::new(config.feishu.clone(), Arc::clone(&credentials))?
         .observed_by(Arc::new(CurrentJobObserver));
+    prefetch(&credentials, &feishu).await;
     let parts = Parts {
         feishu,
         credentials,
@@ -73,6 +75,37 @@ async fn main() -> Result<(), Error> {
             tracing::warn!("TABLE_NAME is not set: instance records live in memory only");
             with_publisher(parts, aws.as_ref(), InMemoryStore::new()).await
         }
+    }
+}
+
+/// How long init waits for [`prefetch`] before it takes the first job anyway.
+const INIT_PREFETCH_BUDGET: Duration = Duration::from_secs(1);
+/// Deadline of the prefetch's token request, retries included.
+const PREFETCH_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Fetches at init, at the same time, what the first job would otherwise wait for: the secrets and
+/// a tenant token (which also opens the connection to Feishu). Never fails init: past its budget
+/// it carries on in the background, and whatever fails is fetched by the first job as before.
+async fn prefetch(credentials: &Arc<CredentialSource>, feishu: &FeishuClient) {
+    let (credentials, feishu) = (Arc::clone(credentials), feishu.clone());
+    let prefetch = tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + PREFETCH_DEADLINE;
+        let (secrets, token) = tokio::join!(
+            credentials.credentials(),
+            feishu.tenant_access_token(deadline)
+        );
+        if let Err(error) = secrets {
+            tracing::warn!(%error, "prefetching the credentials failed; the first job retries");
+        }
+        if let Err(error) = token {
+            tracing::warn!(%error, "prefetching a tenant token failed; the first job retries");
+        }
+    });
+    if tokio::time::timeout(INIT_PREFETCH_BUDGET, prefetch)
+        .await
+        .is_err()
+    {
+        tracing::warn!("prefetch still running at the end of its budget; it carries on meanwhile");
     }
 }
 

@@ -20,9 +20,11 @@ const MAX_APPROVAL_CODE_CHARS: usize = 128;
 
 /// Setup and test CLI for Feishu / Lark third-party approval (三方审批).
 ///
-/// Credentials come from the environment: FEISHU_SECRET_ID names an AWS Secrets Manager secret;
-/// otherwise FEISHU_APP_ID, FEISHU_APP_SECRET, FEISHU_CALLBACK_TOKEN and optionally
-/// FEISHU_CALLBACK_KEY are read. Exit codes: 0 success, 1 failure, 2 usage error.
+/// Credentials come from the environment, in two parts: the app id and secret from the AWS
+/// Secrets Manager secret named by FEISHU_APP_SECRET_ID, else FEISHU_APP_ID and FEISHU_APP_SECRET;
+/// the callback token and key from the secret named by FEISHU_CALLBACK_SECRET_ID, else
+/// FEISHU_CALLBACK_TOKEN and optionally FEISHU_CALLBACK_KEY (send-callback needs only these).
+/// Exit codes: 0 success, 1 failure, 2 usage error.
 #[derive(Debug, Parser)]
 #[command(name = "approvalctl", version)]
 pub struct Cli {

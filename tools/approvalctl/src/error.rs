@@ -272,13 +272,13 @@ pub fn hint(code: i64) -> Option<&'static str> {
     Some(match code {
         99991663 => {
             "99991663: Feishu did not accept the tenant access token. Check FEISHU_APP_ID / \
-             FEISHU_APP_SECRET (or the secret named by FEISHU_SECRET_ID), that --domain matches \
+             FEISHU_APP_SECRET (or the secret named by FEISHU_APP_SECRET_ID), that --domain matches \
              the app's platform (Feishu or Lark), and that the app has the approval scopes \
              (Feishu also answers this code for some missing permissions)"
         }
         10003 | 10014 => {
             "the app id or app secret was not accepted: check FEISHU_APP_ID / FEISHU_APP_SECRET \
-             and --domain"
+             (or the secret named by FEISHU_APP_SECRET_ID) and --domain"
         }
         1390002 => {
             "1390002 approval code not found: instances must be pushed with the approval code \

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use feishu_bridge::crypto::CallbackCipher;
-use feishu_bridge::secrets::{CredentialSource, Credentials};
+use feishu_bridge::secrets::{CallbackCredentialSource, CallbackCredentials};
 use reqwest::header::CONTENT_TYPE;
 use serde::Serialize;
 
@@ -39,12 +39,13 @@ struct CallbackPayload<'a> {
     token: &'a str,
 }
 
-/// Runs `send-callback`.
+/// Runs `send-callback`. Reads only the callback token and key (`FEISHU_CALLBACK_SECRET_ID`, else
+/// `FEISHU_CALLBACK_TOKEN` / `FEISHU_CALLBACK_KEY`), as the callback function does.
 pub async fn run(args: &SendCallbackArgs) -> Result<(), CliError> {
-    let credentials = CredentialSource::from_env()
+    let credentials = CallbackCredentialSource::from_env()
         .await
         .map_err(CliError::Credentials)?
-        .credentials()
+        .get()
         .await
         .map_err(CliError::Credentials)?;
     let (body, encrypted) = callback_body(args, &credentials)?;
@@ -94,7 +95,7 @@ pub async fn run(args: &SendCallbackArgs) -> Result<(), CliError> {
 /// `--plaintext` is given or no key is configured.
 fn callback_body(
     args: &SendCallbackArgs,
-    credentials: &Credentials,
+    credentials: &CallbackCredentials,
 ) -> Result<(String, bool), CliError> {
     let payload = CallbackPayload {
         action_type: &args.action,
@@ -159,7 +160,7 @@ mod tests {
                 "--action-context",
                 "ctx-1",
             ]),
-            &credentials(None),
+            &credentials(None).callback(),
         )
         .unwrap();
         assert!(!encrypted);
@@ -191,7 +192,8 @@ mod tests {
 
     #[test]
     fn with_a_key_everything_including_the_token_is_encrypted() {
-        let (body, encrypted) = callback_body(&args(&[]), &credentials(Some("cb-key"))).unwrap();
+        let (body, encrypted) =
+            callback_body(&args(&[]), &credentials(Some("cb-key")).callback()).unwrap();
         assert!(encrypted);
         assert!(!body.contains("cb-token"));
         let CallbackBody::Encrypted(ciphertext) = CallbackBody::parse(body.as_bytes()).unwrap()
@@ -206,8 +208,11 @@ mod tests {
 
     #[test]
     fn plaintext_flag_overrides_the_key() {
-        let (body, encrypted) =
-            callback_body(&args(&["--plaintext"]), &credentials(Some("cb-key"))).unwrap();
+        let (body, encrypted) = callback_body(
+            &args(&["--plaintext"]),
+            &credentials(Some("cb-key")).callback(),
+        )
+        .unwrap();
         assert!(!encrypted);
         assert!(body.contains("\"token\":\"cb-token\""));
     }

@@ -221,6 +221,8 @@ impl Bridge {
             .env("FEISHU_CALLBACK_KEY", &self.callback_key)
             .env("FEISHU_BASE_URL", self.sim.base_url())
             .env_remove("FEISHU_SECRET_ID")
+            .env_remove("FEISHU_APP_SECRET_ID")
+            .env_remove("FEISHU_CALLBACK_SECRET_ID")
             .output()
             .await
             .expect("approvalctl runs");
