@@ -46,6 +46,9 @@ pub enum Command {
     Push(PushArgs),
     /// Send a test approval bot card (template 1008) to a user.
     Card(CardArgs),
+    /// Show an instance's stored records beside Feishu's view of it (external_instances/check);
+    /// exit 0 when in sync, 1 when not.
+    Inspect(crate::inspect::InspectArgs),
 }
 
 /// Which Feishu deployment to call.

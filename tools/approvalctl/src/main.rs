@@ -10,6 +10,7 @@ mod cipher;
 mod cli;
 mod error;
 mod feishu;
+mod inspect;
 mod push;
 mod register;
 mod send_callback;
@@ -43,6 +44,7 @@ async fn run(command: &Command) -> Result<(), CliError> {
         Command::SendCallback(args) => send_callback::run(args).await,
         Command::Push(args) => push::run(args).await,
         Command::Card(args) => card::run(args).await,
+        Command::Inspect(args) => inspect::run(args).await,
     }
 }
 
