@@ -14,9 +14,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_sqs::types::QueueAttributeName;
 use feishu_bridge::crypto::CallbackCipher;
@@ -458,27 +455,10 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> String {
         .expect("a queue ARN")
 }
 
-/// The snapshot table as `template.yaml` defines it: partition key `pk` (S), on demand.
+/// The instance table as `template.yaml` defines it (keys `pk` / `sk`, the recent-changes
+/// index), made by the store's own `create_table`.
 async fn create_table(dynamodb: &aws_sdk_dynamodb::Client, table_name: &str) {
-    dynamodb
-        .create_table()
-        .table_name(table_name)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("an attribute definition"),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .expect("a key schema"),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
+    feishu_bridge::store::dynamodb::create_table(dynamodb, table_name)
         .await
         .expect("moto creates the table");
 }
