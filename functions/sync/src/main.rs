@@ -111,17 +111,26 @@ async fn serve<S: InstanceStore, P: EventPublisher>(
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let invocation_deadline = instant_of(event.context.deadline);
         let job = parse_job(event.payload)?;
-        handle_job(job, service, Some(invocation_deadline)).await
+        handle_job(job, service, invocation_deadline).await
     }))
     .await
 }
 
-/// The monotonic instant of a Unix-ms wall-clock deadline (now, if it has passed).
-fn instant_of(deadline_ms: u64) -> Instant {
+/// A deadline this far in the past is no time at all: `cargo lambda watch` sends a fixed
+/// `Lambda-Runtime-Deadline-Ms: 600000` (ten minutes after the epoch).
+const IMPLAUSIBLY_PAST: Duration = Duration::from_secs(86_400);
+
+/// The monotonic instant of a Unix-ms wall-clock deadline (now, if it has just passed), or
+/// `None` for a value that is not a time (the job then runs on its own budget alone).
+fn instant_of(deadline_ms: u64) -> Option<Instant> {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| {
             u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
         });
-    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+    let implausible = u64::try_from(IMPLAUSIBLY_PAST.as_millis()).unwrap_or(u64::MAX);
+    if deadline_ms.saturating_add(implausible) < now_ms {
+        return None;
+    }
+    Some(Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
 }
