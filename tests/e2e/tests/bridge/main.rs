@@ -8,4 +8,5 @@ mod approval;
 mod bad_input;
 mod burst;
 mod faults;
+mod reconcile;
 mod stack;

@@ -528,3 +528,49 @@ async fn drain_queue(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<String> 
         }
     }
 }
+
+// ---------------------------------------------------------------- reconcile and the contract
+// (wt/reconcile: helpers of reconcile.rs and contract.rs)
+
+impl Bridge {
+    /// Invokes the sync function synchronously with `job`, as the company's systems do; returns
+    /// Lambda's function error (when the job failed) and the answer: the summary, or
+    /// `{errorType, errorMessage}`.
+    pub async fn invoke(&self, job: &Value) -> (Option<String>, Value) {
+        let answer = self
+            .lambda
+            .invoke()
+            .function_name(SYNC_FUNCTION)
+            .payload(Blob::new(job.to_string()))
+            .send()
+            .await
+            .expect("the sync function is invoked");
+        let payload = answer
+            .payload()
+            .and_then(|payload| serde_json::from_slice(payload.as_ref()).ok())
+            .unwrap_or(Value::Null);
+        (answer.function_error().map(str::to_owned), payload)
+    }
+
+    /// The environment that points an AWS SDK's Lambda client (in any language) at watch's
+    /// Invoke API, with fake credentials, and names the sync function.
+    pub fn lambda_client_env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL_LAMBDA", self.watch.endpoint_url()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_DEFAULT_REGION", "us-east-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+            ("SYNC_FUNCTION_NAME", SYNC_FUNCTION.to_owned()),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect()
+    }
+}
+
+/// Unix ms now, for reconcile windows.
+pub fn now_ms() -> u64 {
+    u64::try_from(now_millis()).unwrap_or(u64::MAX)
+}
