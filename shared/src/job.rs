@@ -19,11 +19,13 @@ use crate::models::time::UnixMillis;
 
 /// A unit of work for the sync function.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SyncJob {
     /// An approver decided a task in Feishu.
     Decision(DecisionJob),
-    /// The company's system changed an instance (boxed: a full instance dwarfs the other jobs).
+    /// The company's system changed an instance.
+    // Boxed: a full instance dwarfs the other jobs.
     Instance(Box<InstanceJob>),
     /// Set a bot card's status.
     Message(MessageJob),
@@ -33,6 +35,7 @@ pub enum SyncJob {
 
 /// An approver's decision as received by the callback function.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DecisionJob {
     /// What the approver decided, on which task.
     #[serde(flatten)]
@@ -48,6 +51,7 @@ pub struct DecisionJob {
 
 /// A full external instance to push to Feishu's Approval Center.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct InstanceJob {
     /// The whole instance, exactly as Feishu expects it.
     pub instance: ExternalInstance,
@@ -64,6 +68,7 @@ pub struct InstanceJob {
 
 /// A bot card status change, exactly Feishu's `message/update` request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct MessageJob {
     /// The update to apply.
     #[serde(flatten)]
@@ -194,6 +199,38 @@ impl TryFrom<ReconcileFields> for ReconcileJob {
             (None, _, _) => return Err(InvalidReconcileWindow::HalfOpen),
         };
         Ok(Self { window })
+    }
+}
+
+/// Either `window_minutes`, or `since` and `until` together (JSON Schema draft-07
+/// `dependencies`); nothing else is refused.
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for ReconcileJob {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ReconcileJob".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let millis = generator.subschema_for::<UnixMillis>();
+        schemars::json_schema!({
+            "type": "object",
+            "description": "Reconcile the instances changed within a window with Feishu. Without fields: the last 20 minutes (but the last one).",
+            "properties": {
+                "window_minutes": {
+                    "description": "Minutes back from now (the last minute is left to the jobs still pushing it).",
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": ReconcileWindow::MAX_MINUTES
+                },
+                "since": millis.clone(),
+                "until": millis
+            },
+            "dependencies": {"since": ["until"], "until": ["since"]},
+            "not": {"anyOf": [
+                {"required": ["window_minutes", "since"]},
+                {"required": ["window_minutes", "until"]}
+            ]}
+        })
     }
 }
 
