@@ -7,6 +7,7 @@
 mod approval;
 mod bad_input;
 mod burst;
+mod contract;
 mod faults;
 mod reconcile;
 mod stack;
