@@ -165,6 +165,7 @@ fn non_empty(value: Option<String>) -> Option<String> {
 /// Also part of the sync job JSON: wire names are the field names, `action` is the
 /// `action_type` string, `message_id` a digit string, and `None` / empty fields are omitted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ApprovalDecision {
     /// The third-party approval definition code.
     pub approval_code: String,
@@ -180,6 +181,10 @@ pub struct ApprovalDecision {
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "deserialize_optional_message_id"
+    )]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::ids::optional_message_id_schema")
     )]
     pub message_id: Option<MessageId>,
     /// What the approver did.
@@ -199,6 +204,7 @@ pub struct ApprovalDecision {
 
 /// A file uploaded with the approver's comment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Attachment {
     /// Image or other file.
     pub file_type: AttachmentType,

@@ -142,6 +142,46 @@ impl<'de> Visitor<'de> for OptionalMessageIdVisitor {
     }
 }
 
+/// Deserializing: 1 to 20 digits as a string or a non-negative integer; serializing: a string.
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for MessageId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "MessageId".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        if generator.contract().is_serialize() {
+            schemars::json_schema!({
+                "type": "string",
+                "pattern": "^[0-9]{1,20}$",
+                "description": "A bot message id: its decimal digits, as a string."
+            })
+        } else {
+            schemars::json_schema!({
+                "description": "A bot message id: its decimal digits as a string (preferred), or a non-negative integer (Feishu sends ids above 2^53 as bare numbers; parse them losslessly).",
+                "anyOf": [
+                    {"type": "string", "pattern": "^[0-9]{1,20}$"},
+                    {"type": "integer", "minimum": 0}
+                ]
+            })
+        }
+    }
+}
+
+/// The schema of an optional message id read with [`deserialize_optional_message_id`]: a
+/// message id, or `""` / `null` for none (serialized: a message id, or absent).
+#[cfg(feature = "schema")]
+pub fn optional_message_id_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let id = generator.subschema_for::<MessageId>();
+    if generator.contract().is_serialize() {
+        id
+    } else {
+        schemars::json_schema!({
+            "anyOf": [id, {"type": "string", "maxLength": 0}, {"type": "null"}]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

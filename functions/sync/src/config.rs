@@ -1,5 +1,6 @@
 //! Settings of the sync function, read once from the environment at start-up.
 
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use feishu_bridge::client::{ClientConfig, FEISHU_DOMAIN};
@@ -22,6 +23,10 @@ const SYNC_DEADLINE_MARGIN_MS: &str = "SYNC_DEADLINE_MARGIN_MS";
 const RECORD_TTL_DAYS: &str = "RECORD_TTL_DAYS";
 /// Days the tombstone of a final instance is kept.
 const TOMBSTONE_TTL_DAYS: &str = "TOMBSTONE_TTL_DAYS";
+/// Most instances per `external_instances/check` call of a reconcile job.
+const RECONCILE_CHECK_BATCH: &str = "RECONCILE_CHECK_BATCH";
+/// Time budget of one reconcile job, in milliseconds.
+const RECONCILE_DEADLINE_MS: &str = "RECONCILE_DEADLINE_MS";
 
 /// Deadline of one job when none is configured: well inside the 60 s function timeout, with
 /// room for the store and the event after the last Feishu call.
@@ -34,6 +39,17 @@ const DEFAULT_RECORD_TTL_DAYS: u64 = 60;
 /// Default days a final instance's tombstone is kept: a tap on an ancient card is refused
 /// instead of looking like an instance the bridge never saw.
 const DEFAULT_TOMBSTONE_TTL_DAYS: u64 = 400;
+
+/// Default instances per check call. Feishu documents no maximum (`feishu-api.md` §4.2,
+/// UNCONFIRMED); its sibling `external_tasks` takes at most 20 instance ids, so 20 is the
+/// conservative choice. A batch Feishu refuses is split and asked again, and later batches of
+/// the job use the size Feishu accepted (see the reconcile job).
+const DEFAULT_RECONCILE_CHECK_BATCH: usize = 20;
+/// The largest accepted `RECONCILE_CHECK_BATCH`.
+const MAX_RECONCILE_CHECK_BATCH: usize = 500;
+/// Default budget of a reconcile job: most of the function's 60 s timeout, since a reconcile
+/// runs alone and resumes where it stopped if the window does not fit.
+const DEFAULT_RECONCILE_DEADLINE_MS: u64 = 45_000;
 
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -65,6 +81,28 @@ pub struct SyncSettings {
     pub tombstone_ttl: Duration,
     /// Independent Feishu calls at once or in turn.
     pub feishu_calls: FeishuCalls,
+    /// How reconcile jobs run.
+    pub reconcile: ReconcileSettings,
+}
+
+/// How reconcile jobs run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReconcileSettings {
+    /// Most instances per `external_instances/check` call (`RECONCILE_CHECK_BATCH`).
+    pub check_batch: NonZeroUsize,
+    /// Time budget of one reconcile job (`RECONCILE_DEADLINE_MS`), also bounded by the
+    /// invocation's remaining time.
+    pub deadline: Duration,
+}
+
+impl Default for ReconcileSettings {
+    fn default() -> Self {
+        Self {
+            check_batch: NonZeroUsize::new(DEFAULT_RECONCILE_CHECK_BATCH)
+                .unwrap_or(NonZeroUsize::MIN),
+            deadline: Duration::from_millis(DEFAULT_RECONCILE_DEADLINE_MS),
+        }
+    }
 }
 
 impl Default for SyncSettings {
@@ -77,6 +115,7 @@ impl Default for SyncSettings {
             record_ttl: DAY * DEFAULT_RECORD_TTL_DAYS as u32,
             tombstone_ttl: DAY * DEFAULT_TOMBSTONE_TTL_DAYS as u32,
             feishu_calls: FeishuCalls::Concurrent,
+            reconcile: ReconcileSettings::default(),
         }
     }
 }
@@ -112,6 +151,9 @@ pub enum ConfigError {
     /// `CALLBACK_URL` is not an absolute http(s) URL.
     #[error("{CALLBACK_URL} must be an absolute http(s) URL")]
     InvalidCallbackUrl,
+    /// `RECONCILE_CHECK_BATCH` is not between 1 and the maximum.
+    #[error("{RECONCILE_CHECK_BATCH} must be a whole number from 1 to {MAX_RECONCILE_CHECK_BATCH}")]
+    InvalidCheckBatch,
 }
 
 impl Config {
@@ -165,6 +207,20 @@ impl Config {
                 }
             })
             .transpose()?;
+        let check_batch = match var(RECONCILE_CHECK_BATCH) {
+            None => DEFAULT_RECONCILE_CHECK_BATCH,
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|size| *size <= MAX_RECONCILE_CHECK_BATCH)
+                .ok_or(ConfigError::InvalidCheckBatch)?,
+        };
+        let reconcile = ReconcileSettings {
+            check_batch: NonZeroUsize::new(check_batch).ok_or(ConfigError::InvalidCheckBatch)?,
+            deadline: Duration::from_millis(
+                number(RECONCILE_DEADLINE_MS, DEFAULT_RECONCILE_DEADLINE_MS)?.max(1),
+            ),
+        };
         Ok(Self {
             table_name: var(TABLE_NAME),
             event_bus_name: var(EVENT_BUS_NAME),
@@ -180,6 +236,7 @@ impl Config {
                 record_ttl: days(RECORD_TTL_DAYS, DEFAULT_RECORD_TTL_DAYS)?,
                 tombstone_ttl: days(TOMBSTONE_TTL_DAYS, DEFAULT_TOMBSTONE_TTL_DAYS)?,
                 feishu_calls: FeishuCalls::Concurrent,
+                reconcile,
             },
         })
     }
@@ -209,6 +266,8 @@ mod tests {
         assert_eq!(config.sync.deadline, Duration::from_secs(20));
         assert_eq!(config.sync.record_ttl, DAY * 60);
         assert_eq!(config.sync.tombstone_ttl, DAY * 400);
+        assert_eq!(config.sync.reconcile.check_batch.get(), 20);
+        assert_eq!(config.sync.reconcile.deadline, Duration::from_secs(45));
     }
 
     #[test]
@@ -223,6 +282,8 @@ mod tests {
             (SYNC_DEADLINE_MARGIN_MS, "1500"),
             (RECORD_TTL_DAYS, "45"),
             (TOMBSTONE_TTL_DAYS, "365"),
+            (RECONCILE_CHECK_BATCH, "50"),
+            (RECONCILE_DEADLINE_MS, "30000"),
         ])
         .unwrap();
         assert_eq!(config.table_name.as_deref(), Some("snapshots"));
@@ -238,6 +299,10 @@ mod tests {
                 record_ttl: DAY * 45,
                 tombstone_ttl: DAY * 365,
                 feishu_calls: FeishuCalls::Concurrent,
+                reconcile: ReconcileSettings {
+                    check_batch: NonZeroUsize::new(50).unwrap(),
+                    deadline: Duration::from_secs(30),
+                },
             }
         );
     }
@@ -272,6 +337,12 @@ mod tests {
             config(&[(RECORD_TTL_DAYS, "two months")]),
             Err(ConfigError::InvalidNumber(RECORD_TTL_DAYS))
         );
+        for batch in ["0", "501", "twenty"] {
+            assert_eq!(
+                config(&[(RECONCILE_CHECK_BATCH, batch)]),
+                Err(ConfigError::InvalidCheckBatch)
+            );
+        }
         for url in ["example.com/callback", "ftp://example.com", "https://"] {
             assert_eq!(
                 config(&[(CALLBACK_URL, url)]),

@@ -27,7 +27,7 @@ use tokio::time::Instant;
 
 use crate::config::FeishuCalls;
 use crate::effects::{
-    Pushed, adopt_card, mark_card_processed, publish, push_latest, settle_expiry, sync_cards,
+    PushOutcome, adopt_card, mark_card_processed, publish, push_latest, settle_expiry, sync_cards,
     update_card,
 };
 use crate::error::SyncError;
@@ -195,16 +195,16 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
             verdict if needs_push(verdict) => {
                 let (pushed, cards) = self.push_and_sync_cards(&records).await;
                 match pushed {
-                    Ok(Pushed::Pushed) => {
+                    Ok(PushOutcome::Pushed) => {
                         self.progress.pushed = true;
                         effect = InstanceEffect::Pushed;
                         feishu_bridge::metrics::decision_applied(delivery.job.received_at);
                     }
-                    Ok(Pushed::Superseded) => {
+                    Ok(PushOutcome::Superseded) => {
                         self.progress.pushed = true;
                         effect = InstanceEffect::Superseded;
                     }
-                    Ok(Pushed::Nothing) => self.progress.pushed = true,
+                    Ok(PushOutcome::Nothing) => self.progress.pushed = true,
                     Err(error) => failure = Some(error),
                 }
                 match cards {
@@ -264,7 +264,7 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
     async fn push_and_sync_cards(
         &mut self,
         records: &InstanceRecords,
-    ) -> (Result<Pushed, SyncError>, Result<(), SyncError>) {
+    ) -> (Result<PushOutcome, SyncError>, Result<(), SyncError>) {
         let (service, lease, deadline) = (self.service, self.lease, self.deadline);
         let mut push_calls = Vec::new();
         let mut card_calls = Vec::new();
@@ -273,7 +273,7 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
         let already_carded = self.progress.card_done;
         let push = async {
             if already_pushed {
-                Ok(Pushed::Nothing)
+                Ok(PushOutcome::Nothing)
             } else {
                 push_latest(service, records.clone(), lease, deadline, &mut push_calls).await
             }

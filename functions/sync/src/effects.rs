@@ -73,7 +73,7 @@ pub(crate) async fn update_card<S, P>(
 
 /// What a push of the latest state came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Pushed {
+pub(crate) enum PushOutcome {
     /// This job pushed the latest derived instance.
     Pushed,
     /// Another execution is pushing the instance right now: it pushes the latest state before it
@@ -95,14 +95,14 @@ pub(crate) async fn push_latest<S, P>(
     lease: &Lease,
     deadline: Instant,
     calls: &mut Vec<FeishuCall>,
-) -> Result<Pushed, SyncError>
+) -> Result<PushOutcome, SyncError>
 where
     S: InstanceStore,
 {
     let instance_id = records.instance_id.clone();
     let policy = service.settings.instance_status_policy;
     if records.head.is_none() {
-        return Ok(Pushed::Nothing);
+        return Ok(PushOutcome::Nothing);
     }
     let now_ms = service.clock.now().as_millis();
     if !service
@@ -110,10 +110,10 @@ where
         .claim_push(&instance_id, lease, now_ms)
         .await?
     {
-        return Ok(Pushed::Superseded);
+        return Ok(PushOutcome::Superseded);
     }
     let mut records = records;
-    let mut pushed = Pushed::Nothing;
+    let mut pushed = PushOutcome::Nothing;
     loop {
         let seq = records.seq();
         if let Some(instance) = records.derive(policy) {
@@ -124,7 +124,7 @@ where
                     return Err(error);
                 }
             }
-            pushed = Pushed::Pushed;
+            pushed = PushOutcome::Pushed;
         }
         match service
             .store

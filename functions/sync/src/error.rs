@@ -5,6 +5,7 @@
 //! Feishu's `code`, `msg` and `log_id`, never tokens, request bodies or job contents.
 
 use feishu_bridge::client::FeishuError;
+use feishu_bridge::models::time::UnixMillis;
 use feishu_bridge::secrets::SecretError;
 use lambda_runtime::Diagnostic;
 
@@ -59,6 +60,19 @@ pub enum SyncError {
     /// A setting the job needs is not configured.
     #[error("{0} is not configured; it is needed to {1}")]
     NotConfigured(&'static str, &'static str),
+    /// A reconcile job left part of its window out of sync: some instances could not be
+    /// brought in line, or the window did not fit in the job's time.
+    #[error("reconcile of [{since}, {until}) is incomplete: {detail}")]
+    ReconcileIncomplete {
+        /// Start of the window, Unix ms.
+        since: UnixMillis,
+        /// End of the window, Unix ms.
+        until: UnixMillis,
+        /// What is left, and how to resume.
+        detail: String,
+        /// Whether running the job again may finish it.
+        retryable: bool,
+    },
 }
 
 impl SyncError {
@@ -79,6 +93,7 @@ impl SyncError {
             Self::Publish(_) => "PublishFailed",
             Self::Credentials(_) => "CredentialsUnavailable",
             Self::NotConfigured(..) => "NotConfigured",
+            Self::ReconcileIncomplete { .. } => "ReconcileIncomplete",
         }
     }
 
@@ -95,6 +110,7 @@ impl SyncError {
             | Self::DeadlineExceeded(_)
             | Self::Publish(_)
             | Self::Credentials(_) => true,
+            Self::ReconcileIncomplete { retryable, .. } => *retryable,
         }
     }
 

@@ -5,7 +5,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use feishu_bridge::job::{DecisionJob, InstanceJob, MessageJob, SyncJob};
+use feishu_bridge::job::{
+    DecisionJob, InstanceJob, MessageJob, ReconcileFields, ReconcileJob, SyncJob,
+};
 use feishu_bridge::metrics::JobOutcome;
 use feishu_bridge::store::InstanceStore;
 use serde::de::DeserializeOwned;
@@ -17,7 +19,7 @@ use crate::error::SyncError;
 use crate::events::EventPublisher;
 use crate::service::{Deadlines, SyncService};
 use crate::summary::{DecisionOutcome, InstanceOutcome, SyncSummary};
-use crate::{decision_job, instance_job, message_job};
+use crate::{decision_job, instance_job, message_job, reconcile_job};
 
 /// Parses an invocation payload into a job. The error names the problem (a missing or unknown
 /// `type`, a missing field, the path of an invalid field) without quoting the payload.
@@ -27,7 +29,7 @@ pub fn parse_job(payload: Value) -> Result<SyncJob, SyncError> {
         Some(_) => return Err(invalid("`type` must be a string")),
         None if payload.is_object() => {
             return Err(invalid(
-                "the job has no `type` (expected `decision`, `instance` or `message`)",
+                "the job has no `type` (expected `decision`, `instance`, `message` or `reconcile`)",
             ));
         }
         None => return Err(invalid("the job must be a JSON object")),
@@ -38,8 +40,14 @@ pub fn parse_job(payload: Value) -> Result<SyncJob, SyncError> {
             parse_body::<InstanceJob>(&kind, payload).map(|job| SyncJob::Instance(Box::new(job)))
         }
         "message" => parse_body::<MessageJob>(&kind, payload).map(SyncJob::Message),
+        "reconcile" => {
+            let fields = parse_body::<ReconcileFields>(&kind, payload)?;
+            ReconcileJob::try_from(fields)
+                .map(SyncJob::Reconcile)
+                .map_err(|problem| invalid(&format!("`reconcile` job: {problem}")))
+        }
         _ => Err(invalid(
-            "unknown job `type` (expected `decision`, `instance` or `message`)",
+            "unknown job `type` (expected `decision`, `instance`, `message` or `reconcile`)",
         )),
     }
 }
@@ -100,7 +108,7 @@ pub fn job_outcome(result: &Result<SyncSummary, SyncError>) -> JobOutcome {
             InstanceOutcome::Synced => JobOutcome::Applied,
             InstanceOutcome::Stale => JobOutcome::Stale,
         },
-        Ok(SyncSummary::Message(_)) => JobOutcome::Applied,
+        Ok(SyncSummary::Message(_) | SyncSummary::Reconcile(_)) => JobOutcome::Applied,
     }
 }
 
@@ -128,6 +136,7 @@ pub fn job_properties(job: &SyncJob) -> Vec<(&'static str, String)> {
         SyncJob::Message(job) => {
             properties.push(("message_id", job.update.message_id.to_string()));
         }
+        SyncJob::Reconcile(_) => {}
     }
     properties
 }
@@ -138,6 +147,7 @@ pub fn job_type(job: &SyncJob) -> &'static str {
         SyncJob::Decision(_) => "decision",
         SyncJob::Instance(_) => "instance",
         SyncJob::Message(_) => "message",
+        SyncJob::Reconcile(_) => "reconcile",
     }
 }
 
@@ -164,11 +174,11 @@ where
     P: EventPublisher,
 {
     let settings = service.settings();
-    let deadlines = job_deadlines(
-        settings.deadline,
-        settings.deadline_margin,
-        invocation_deadline,
-    );
+    let budget = match &job {
+        SyncJob::Reconcile(_) => settings.reconcile.deadline,
+        _ => settings.deadline,
+    };
+    let deadlines = job_deadlines(budget, settings.deadline_margin, invocation_deadline);
     let (kind, span) = match &job {
         SyncJob::Decision(_) => ("decision", tracing::info_span!("job", kind = "decision")),
         SyncJob::Instance(job) => (
@@ -179,6 +189,7 @@ where
             "message",
             tracing::info_span!("job", kind = "message", message_id = %job.update.message_id),
         ),
+        SyncJob::Reconcile(_) => ("reconcile", tracing::info_span!("job", kind = "reconcile")),
     };
     // Boxed: the job futures are deep, and the runtime nests them further.
     let run: Pin<Box<dyn Future<Output = Result<SyncSummary, SyncError>> + Send + '_>> = match job {
@@ -197,10 +208,15 @@ where
                 .await
                 .map(SyncSummary::Message)
         }),
+        SyncJob::Reconcile(job) => Box::pin(async move {
+            reconcile_job::handle_reconcile(service, job, deadlines)
+                .await
+                .map(|summary| SyncSummary::Reconcile(Box::new(summary)))
+        }),
     };
     let result = match tokio::time::timeout_at(deadlines.stop, run.instrument(span)).await {
         Ok(result) => result,
-        Err(_) => Err(SyncError::DeadlineExceeded(settings.deadline)),
+        Err(_) => Err(SyncError::DeadlineExceeded(budget)),
     };
     match &result {
         Ok(summary) => {

@@ -19,10 +19,13 @@ pub mod handler;
 mod instance_job;
 mod message_job;
 pub mod plan;
+mod reconcile_job;
 pub mod service;
 pub mod summary;
 
-pub use config::{Config, ConfigError, FeishuCalls, InstanceStatusPolicy, SyncSettings};
+pub use config::{
+    Config, ConfigError, FeishuCalls, InstanceStatusPolicy, ReconcileSettings, SyncSettings,
+};
 pub use error::SyncError;
 pub use events::EventPublisher;
 pub use handler::{

@@ -3,6 +3,7 @@
 
 use feishu_bridge::client::FeishuError;
 use feishu_bridge::ids::MessageId;
+use feishu_bridge::job::SyncJob;
 use feishu_bridge::models::instance::InstanceStatus;
 use feishu_bridge::models::message::CardStatus;
 use feishu_bridge::models::time::UnixMillis;
@@ -16,6 +17,8 @@ pub const SYNC_INSTANCE_API: &str = "external_instances";
 pub const SEND_MESSAGE_API: &str = "message/send";
 /// `api` of a bot card update.
 pub const UPDATE_MESSAGE_API: &str = "message/update";
+/// `api` of a version check of instances.
+pub const CHECK_INSTANCES_API: &str = "external_instances/check";
 
 /// The outcome of one job, tagged by `job`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -27,14 +30,18 @@ pub enum SyncSummary {
     Instance(InstanceSummary),
     /// A message job.
     Message(MessageSummary),
+    /// A reconcile job (boxed: its lists dwarf the other summaries).
+    Reconcile(Box<ReconcileSummary>),
 }
 
 /// One Feishu call and Feishu's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FeishuCall {
-    /// The API: [`SYNC_INSTANCE_API`], [`SEND_MESSAGE_API`] or [`UPDATE_MESSAGE_API`].
+    /// The API: [`SYNC_INSTANCE_API`], [`SEND_MESSAGE_API`], [`UPDATE_MESSAGE_API`] or
+    /// [`CHECK_INSTANCES_API`].
     pub api: &'static str,
-    /// What it was called for: an instance id, a message id, or `instance_id/task_id` for a send.
+    /// What it was called for: an instance id, a message id, `instance_id/task_id` for a send,
+    /// or `<n> instances` for a check.
     pub target: String,
     /// Whether Feishu accepted the call.
     pub accepted: bool,
@@ -203,4 +210,56 @@ pub struct MessageSummary {
     pub status: CardStatus,
     /// The Feishu call made.
     pub calls: Vec<FeishuCall>,
+}
+
+/// The outcome of a reconcile job: what Feishu was asked about the instances changed within
+/// the window, what it did not hold, and what was done about it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReconcileSummary {
+    /// Start of the window (inclusive), Unix ms.
+    pub since: UnixMillis,
+    /// End of the window (exclusive), Unix ms.
+    pub until: UnixMillis,
+    /// Instances whose records changed within the window.
+    pub changed: usize,
+    /// Instances Feishu was asked about (those with an instance to derive).
+    pub checked: usize,
+    /// Checked instances Feishu holds exactly as last derived.
+    pub in_sync: usize,
+    /// Changed instances with nothing to push (their base expired, or never came).
+    pub without_base: usize,
+    /// Instances Feishu does not know.
+    pub missing: Vec<String>,
+    /// Instances Feishu holds an older version of (the instance or one of its tasks).
+    pub older: Vec<String>,
+    /// Instances Feishu holds another, newer version of than the records derive.
+    pub newer: Vec<String>,
+    /// Instances pushed again (the latest derived instance, with `push_latest`'s overtaking
+    /// rules).
+    pub repushed: Vec<String>,
+    /// Bot cards brought to the state of their task.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cards_updated: Vec<UpdatedCard>,
+    /// The batch size of the last check (smaller than configured when Feishu refused larger
+    /// batches).
+    pub check_batch: usize,
+    /// The Feishu calls made.
+    pub calls: Vec<FeishuCall>,
+    /// Instances left out of sync, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<ReconcileFailure>,
+    /// The job that reconciles the rest of the window, when the deadline cut this one short.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resume: Option<SyncJob>,
+}
+
+/// An instance a reconcile job could not bring in line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReconcileFailure {
+    /// The instance.
+    pub instance_id: String,
+    /// The Lambda error type the failure would have (`FeishuRejected`, `StoreUnavailable`, …).
+    pub error_type: &'static str,
+    /// What failed (with Feishu's code, msg and log id).
+    pub error: String,
 }

@@ -53,6 +53,7 @@ string_enum! {
 
 /// One `{key, value}` entry of a v4 i18n resource.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct I18nText {
     /// The i18n key referenced from other fields, e.g. `@i18n@title`.
     pub key: String,
@@ -62,6 +63,7 @@ pub struct I18nText {
 
 /// The texts of one locale for the v4 approval APIs (`texts` as an array).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct I18nResource {
     /// The locale these texts are for.
     pub locale: Locale,
@@ -103,6 +105,7 @@ impl I18nResource {
 
 /// The texts of one locale for the bot-message APIs (`texts` as a map).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct MessageI18nResource {
     /// The locale these texts are for.
     pub locale: Locale,

@@ -123,6 +123,7 @@ string_enum! {
 
 /// Links to the instance, task or CC in the company's system; at least one must be set.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Links {
     /// Link opened on PC.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -143,6 +144,7 @@ impl Links {
 
 /// One line of the list preview (`form[]`); the first three are shown.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FormItem {
     /// Label (i18n).
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -154,6 +156,7 @@ pub struct FormItem {
 
 /// A quick-approval button on a task in the Approval Center list (mobile only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ActionConfig {
     /// `APPROVE`, `REJECT`, or a custom key (which then needs `action_name`).
     pub action_type: ActionType,
@@ -173,6 +176,7 @@ pub struct ActionConfig {
 
 /// One approver's task (`task_list[]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ExternalTask {
     /// Task id, unique within the instance across tasks and CCs.
     pub task_id: String,
@@ -211,6 +215,7 @@ pub struct ExternalTask {
         with = "optional_enum",
         skip_serializing_if = "optional_enum::is_absent"
     )]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<DisplayMethod>"))]
     pub display_method: Option<DisplayMethod>,
     /// Leave the task out of efficiency statistics.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -227,11 +232,13 @@ pub struct ExternalTask {
         with = "optional_enum",
         skip_serializing_if = "optional_enum::is_absent"
     )]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<GenerateType>"))]
     pub generate_type: Option<GenerateType>,
 }
 
 /// A user the instance is copied to (`cc_list[]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CcItem {
     /// CC id, unique within the instance across tasks and CCs.
     pub cc_id: String,
@@ -261,11 +268,13 @@ pub struct CcItem {
         with = "optional_enum",
         skip_serializing_if = "optional_enum::is_absent"
     )]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<DisplayMethod>"))]
     pub display_method: Option<DisplayMethod>,
 }
 
 /// Endpoints of the company's system used in hosted ("托管") mode.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TrusteeshipUrls {
     /// Returns the form detail.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -286,6 +295,7 @@ pub struct TrusteeshipUrls {
 
 /// How Feishu caches a hosted-mode form.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TrusteeshipCacheConfig {
     /// Caching policy.
     #[serde(
@@ -293,6 +303,7 @@ pub struct TrusteeshipCacheConfig {
         with = "optional_enum",
         skip_serializing_if = "optional_enum::is_absent"
     )]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<FormPolicy>"))]
     pub form_policy: Option<FormPolicy>,
     /// Cache one form per locale.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -304,6 +315,7 @@ pub struct TrusteeshipCacheConfig {
 
 /// A whole external instance: the body of a sync, and its echo in the response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ExternalInstance {
     /// The definition's code as returned by Feishu when it was created (not the custom code).
     pub approval_code: String,
@@ -349,6 +361,7 @@ pub struct ExternalInstance {
         with = "optional_enum",
         skip_serializing_if = "optional_enum::is_absent"
     )]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<DisplayMethod>"))]
     pub display_method: Option<DisplayMethod>,
     /// `REPLACE` (the default when absent) or `UPDATE`.
     #[serde(
@@ -356,6 +369,7 @@ pub struct ExternalInstance {
         with = "optional_enum",
         skip_serializing_if = "optional_enum::is_absent"
     )]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<UpdateMode>"))]
     pub update_mode: Option<UpdateMode>,
     /// Approvers' tasks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -375,6 +389,7 @@ pub struct ExternalInstance {
         with = "optional_enum",
         skip_serializing_if = "optional_enum::is_absent"
     )]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<TrusteeshipUserIdType>"))]
     pub trusteeship_user_id_type: Option<TrusteeshipUserIdType>,
     /// Hosted mode: endpoints.
     #[serde(skip_serializing_if = "Option::is_none", default)]

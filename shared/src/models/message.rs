@@ -286,6 +286,7 @@ pub struct SendMessageResponse {
 
 /// A status change of a 1008 card at most 30 days old.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UpdateMessageRequest {
     /// The card, as returned by the send.
     pub message_id: MessageId,

@@ -55,5 +55,26 @@ macro_rules! string_enum {
                 f.write_str(self.as_str())
             }
         }
+
+        /// Any string: the known values are listed, and any other is kept verbatim (as the
+        /// parser does).
+        #[cfg(feature = "schema")]
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "string",
+                    "description": concat!(
+                        "Known values: ",
+                        $( $wire, ", ", )+
+                        "or any other string (kept verbatim)."
+                    ),
+                    "examples": [$( $wire ),+]
+                })
+            }
+        }
     };
 }

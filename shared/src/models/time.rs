@@ -115,3 +115,29 @@ impl Visitor<'_> for UnixMillisVisitor {
         text.parse().map_err(E::custom)
     }
 }
+
+/// Deserializing: a string of digits or a non-negative integer; serializing: a string of digits.
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for UnixMillis {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "UnixMillis".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        if generator.contract().is_serialize() {
+            schemars::json_schema!({
+                "type": "string",
+                "pattern": "^[0-9]{1,20}$",
+                "description": "Unix milliseconds as a string of digits; \"0\" means not yet."
+            })
+        } else {
+            schemars::json_schema!({
+                "description": "Unix milliseconds: a string of digits (preferred) or a non-negative integer; 0 means not yet.",
+                "anyOf": [
+                    {"type": "string", "pattern": "^[0-9]{1,20}$"},
+                    {"type": "integer", "minimum": 0}
+                ]
+            })
+        }
+    }
+}

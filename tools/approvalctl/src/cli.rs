@@ -51,6 +51,9 @@ pub enum Command {
     /// List the jobs in the sync function's failure queue with their reason, re-invoke each
     /// synchronously and delete the ones that succeed (--dry-run: list only).
     Redrive(RedriveArgs),
+    /// Show an instance's stored records beside Feishu's view of it (external_instances/check);
+    /// exit 0 when in sync, 1 when not.
+    Inspect(crate::inspect::InspectArgs),
 }
 
 /// Which Feishu deployment to call.

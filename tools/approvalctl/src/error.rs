@@ -153,6 +153,31 @@ pub enum CliError {
         /// What was wrong.
         problem: &'static str,
     },
+    /// The instance table could not be read.
+    #[error("could not read the instance table {table}")]
+    Store {
+        /// The table name.
+        table: String,
+        /// Why.
+        #[source]
+        source: feishu_bridge::store::StoreError,
+    },
+    /// The table holds no records of the instance.
+    #[error("table {table} holds no records of instance {instance_id}")]
+    UnknownInstance {
+        /// The instance.
+        instance_id: String,
+        /// The table name.
+        table: String,
+    },
+    /// `inspect` found Feishu out of sync with the records (the report was printed).
+    #[error("instance {instance_id} is out of sync with Feishu ({differences} difference(s))")]
+    OutOfSync {
+        /// The instance.
+        instance_id: String,
+        /// How many differences the report lists.
+        differences: usize,
+    },
 }
 
 impl CliError {
@@ -200,6 +225,11 @@ impl CliError {
             Self::FunctionFailed { error_message, .. } => {
                 codes.extend(codes_in(error_message));
             }
+            Self::Store { .. } => report.push_str(
+                "hint: the DynamoDB endpoint, region and credentials come from the AWS \
+                 environment (AWS_ENDPOINT_URL_DYNAMODB for a local table); reading needs \
+                 dynamodb:GetItem and dynamodb:Query on the table\n",
+            ),
             Self::Decrypt {
                 source: DecryptError::Padding,
                 ..

@@ -11,6 +11,7 @@ mod cipher;
 mod cli;
 mod error;
 mod feishu;
+mod inspect;
 mod push;
 mod redrive;
 mod register;
@@ -46,6 +47,7 @@ async fn run(command: &Command) -> Result<(), CliError> {
         Command::Push(args) => push::run(args).await,
         Command::Card(args) => card::run(args).await,
         Command::Redrive(args) => redrive::run(args).await,
+        Command::Inspect(args) => inspect::run(args).await,
     }
 }
 

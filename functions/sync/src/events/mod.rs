@@ -30,6 +30,7 @@ pub const REFUSED_DETAIL_TYPE: &str = "Approval Decision Refused";
 pub const SCHEMA_VERSION: u32 = 2;
 
 /// The `detail` of an accepted decision.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionEvent {
     /// [`SCHEMA_VERSION`].
@@ -58,6 +59,7 @@ pub struct DecisionEvent {
 
 /// The `detail` of a refused decision: an approver acted on a task or instance that could not
 /// take it (a late tap on a stale card, a withdrawn instance, another approver's task).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RefusedEvent {
     /// [`SCHEMA_VERSION`].
@@ -74,6 +76,7 @@ pub struct RefusedEvent {
 }
 
 /// Why a decision was refused, and the statuses it was refused against.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Refusal {
     /// `task_not_pending`, `instance_not_pending`, `not_the_approver` or `task_not_found`.

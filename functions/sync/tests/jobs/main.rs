@@ -6,5 +6,6 @@ mod expiry;
 mod helpers;
 mod instance;
 mod lifecycle;
+mod reconcile;
 mod repeated_sends;
 mod two_writers;

@@ -7,7 +7,9 @@
 mod approval;
 mod bad_input;
 mod burst;
+mod contract;
 mod countersign;
 mod faults;
+mod reconcile;
 mod redrive;
 mod stack;

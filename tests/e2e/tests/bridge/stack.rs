@@ -594,3 +594,29 @@ async fn drain_queue(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<String> 
         }
     }
 }
+
+// ---------------------------------------------------------------- reconcile and the contract
+
+impl Bridge {
+    /// The environment that points an AWS SDK's Lambda client (in any language) at watch's
+    /// Invoke API, with fake credentials, and names the sync function.
+    pub fn lambda_client_env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL_LAMBDA", self.watch.endpoint_url()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_DEFAULT_REGION", "us-east-1".to_owned()),
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+            ("SYNC_FUNCTION_NAME", SYNC_FUNCTION.to_owned()),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect()
+    }
+}
+
+/// Unix ms now, for reconcile windows.
+pub fn now_ms() -> u64 {
+    u64::try_from(now_millis()).unwrap_or(u64::MAX)
+}
