@@ -246,6 +246,8 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
         if !self.progress.published
             && let Some(event) = event(&records, self.target, delivery)
         {
+            // The mutant records the event as published before publishing it.
+            self.progress.published |= cfg!(feature = "mutant-publish-early");
             publish(self.service, &event).await?;
             self.progress.published = true;
         }

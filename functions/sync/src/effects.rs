@@ -99,7 +99,8 @@ where
             .load_head(&instance_id)
             .await?
             .is_some_and(|head| head.seq > seq);
-        if !moved {
+        // The mutant never pushes again after being overtaken.
+        if !moved || cfg!(feature = "mutant-no-repush") {
             return Ok(pushed);
         }
         tracing::info!(

@@ -77,10 +77,13 @@ impl InstanceStore for InMemoryStore {
             .instances
             .entry(id.to_owned())
             .or_insert_with(|| InstanceRecords::empty(id));
-        if commit.head.is_some() && records.seq() != commit.at_seq {
+        // The mutant drops the conditions of a commit that writes an accepted decision.
+        let conditional = cfg!(not(feature = "mutant-decision-write-unconditional"))
+            || commit.decision.is_none();
+        if conditional && commit.head.is_some() && records.seq() != commit.at_seq {
             return Err(conflict(id));
         }
-        if let Some(decision) = &commit.decision {
+        if let Some(decision) = commit.decision.as_ref().filter(|_| conditional) {
             let exists = records.decisions.iter().any(|stored| {
                 stored.task_id == decision.task_id && stored.task_version == decision.task_version
             });
