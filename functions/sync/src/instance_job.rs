@@ -85,14 +85,18 @@ where
         tracing::info!(%company_version, update_time = %instance.update_time, "instance job is stale; not pushed");
         summary.outcome = InstanceOutcome::Stale;
     }
-    // A stale job (e.g. a retry) still finishes a push an earlier attempt left undone.
+    // A stale job (e.g. a retry) still finishes a push an earlier attempt left undone. A retry
+    // (or second delivery) of the job that wrote the company's current version pushes again in
+    // any case: its first attempt may have died after its push landed behind a later one, which
+    // `pushed_seq` (raised by that later push) cannot tell.
     let unpushed = records
         .head
         .as_ref()
         .is_some_and(|head| head.pushed_seq < head.seq);
+    let own_version = stale == Some(instance.update_time);
     let mut push_calls = Vec::new();
     let push = async {
-        if stale.is_none() || unpushed {
+        if stale.is_none() || unpushed || own_version {
             push_latest(service, records.clone(), deadline, &mut push_calls).await?;
         }
         Ok::<_, SyncError>(())

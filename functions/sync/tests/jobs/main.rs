@@ -6,4 +6,5 @@ mod expiry;
 mod helpers;
 mod instance;
 mod lifecycle;
+mod simulated;
 mod two_writers;

@@ -1,0 +1,41 @@
+//! Regressions found by the deterministic simulation (`tests/simulation`): each test is the
+//! smallest job-level replay of a violating schedule, named by its seed.
+
+use std::time::Duration;
+
+use feishu_bridge::models::instance::ExternalInstance;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use crate::helpers::*;
+
+fn instance_job(update_time: u64, status: &str, tasks: &[(&str, &str)], notify: bool) -> Value {
+    let mut instance = instance_json("i-1", update_time, tasks);
+    instance["status"] = status.into();
+    json!({"type": "instance", "instance": instance, "notify": notify})
+}
+
+fn tap(task_id: &str, action: &str) -> Value {
+    decision(json!({"instance_id": "i-1", "task_id": task_id, "action": action}))
+}
+
+/// Feishu on the older state for good.
+#[tokio::test]
+async fn a_retried_instance_job_pushes_again_when_its_push_may_have_been_overtaken() {
+    let server = feishu().await;
+    let service = service(&server);
+    let job = instance_job(START, "PENDING", &[("t1", "PENDING"), ("t2", "PENDING")], false);
+    run(&service, job.clone()).await.unwrap();
+    run(&service, tap("t1", "APPROVE")).await.unwrap();
+    // The instance job's push lands only now, behind the decision's.
+    let first: ExternalInstance =
+        serde_json::from_value(bodies(&server, INSTANCE_PATH).await[0].clone()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    service.feishu().sync_instance(&first, deadline).await.unwrap();
+
+    let summary = serde_json::to_value(run(&service, job).await.unwrap()).unwrap();
+
+    assert_eq!(summary["outcome"], "stale");
+    let last = bodies(&server, INSTANCE_PATH).await.pop().unwrap();
+    assert_eq!(task_status(&last, "t1"), "APPROVED", "Feishu ends on the latest state");
+}
