@@ -4,6 +4,7 @@
 //! Lambda retry simply does again whatever is still undone.
 
 use feishu_bridge::ids::MessageId;
+use feishu_bridge::lifecycle;
 use feishu_bridge::models::CallbackEndpoint;
 use feishu_bridge::models::instance::ExternalInstance;
 use feishu_bridge::models::message::{CardStatus, UpdateMessageRequest};
@@ -243,8 +244,8 @@ where
     outcome
 }
 
-/// Sends a template-1008 card to each pending task (as derived) with an approver and no card
-/// for its current version, and records each. A card is recorded (without its id) before it is
+/// Sends a template-1008 card to each pending task (as derived) of a pending instance with an
+/// approver and no card for its current version, and records each. A card is recorded (without its id) before it is
 /// sent; when a send is repeated — an earlier attempt may have delivered it, and Feishu then
 /// answers a repeated `uuid` with the first id, no id, or a new one — the answer's id is not
 /// trusted and the card stays without one until a callback from it tells it.
@@ -264,6 +265,10 @@ where
     let Some(base) = &records.base else {
         return Ok(());
     };
+    // A final instance takes no decisions: its pending tasks get no card.
+    if lifecycle::is_final(&instance.status) {
+        return Ok(());
+    }
     let expires_at = records.head.as_ref().and_then(|head| head.expires_at);
     let mut wanted = Vec::new();
     for task in instance.task_list.iter().filter(|task| wants_card(task)) {

@@ -125,6 +125,20 @@ where
             &mut summary.cards_sent,
         )
         .await?;
+        if !summary.cards_sent.is_empty() {
+            // A decision accepted (or a newer instance stored) while the cards were on their way
+            // found them without an id and left them: bring them to their tasks' state now.
+            let latest = service.store.load(&summary.instance_id).await?;
+            sync_cards(
+                service,
+                latest,
+                &lease,
+                deadline,
+                &mut summary.calls,
+                &mut summary.cards_updated,
+            )
+            .await?;
+        }
     }
     settle_expiry(service, &records).await?;
     Ok(summary)

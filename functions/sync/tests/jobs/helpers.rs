@@ -7,13 +7,16 @@ use std::time::Duration;
 use approval_sync::events::{
     BridgeEvent, DecisionEvent, EventPublisher, PublishError, RefusedEvent,
 };
-use approval_sync::plan::{InstanceStep, PlanContext, plan_instance};
+use approval_sync::plan::{
+    DecisionStep, InstanceStep, PlanContext, Target, plan_decision, plan_instance,
+};
 use approval_sync::{
     InstanceStatusPolicy, SyncError, SyncService, SyncSettings, SyncSummary, handle_job, parse_job,
 };
 use feishu_bridge::client::{ClientConfig, FeishuClient, RetryPolicy};
 use feishu_bridge::clock::SystemClock;
 use feishu_bridge::ids::MessageId;
+use feishu_bridge::job::{DecisionJob, SyncJob};
 use feishu_bridge::models::instance::ExternalInstance;
 use feishu_bridge::models::time::UnixMillis;
 use feishu_bridge::secrets::{CredentialSource, Credentials, Secret};
@@ -332,16 +335,56 @@ pub fn millis(value: &Value) -> u64 {
 
 /// An in-memory store in which the company's system stores a newer instance just before the
 /// next read of the head — that is, while a job's push is on its way to Feishu.
+/// It can also accept an approver's decision while a bot card is on its way to Feishu.
 #[derive(Debug, Default)]
 pub struct InterloperStore {
     inner: InMemoryStore,
     newer: Mutex<Option<ExternalInstance>>,
+    decision: Mutex<Option<DecisionJob>>,
 }
 
 impl InterloperStore {
     /// Commits `instance` as the new base right before the next `load_head`.
     pub fn before_next_head_read(&self, instance: ExternalInstance) {
         *self.newer.lock().unwrap() = Some(instance);
+    }
+
+    /// Accepts decision `job` (given as a job's JSON, on `instance_id` + `task_id`) right before
+    /// the next card send is recorded: after the card was sent, before its id is stored.
+    pub fn before_next_card_sent(&self, job: Value) {
+        match parse_job(job).unwrap() {
+            SyncJob::Decision(job) => *self.decision.lock().unwrap() = Some(job),
+            other => panic!("not a decision: {other:?}"),
+        }
+    }
+
+    /// Accepts the pending decision, if any.
+    async fn accept_pending_decision(&self, instance_id: &str) {
+        let Some(job) = self.decision.lock().unwrap().take() else {
+            return;
+        };
+        let records = self.inner.load(instance_id).await.unwrap();
+        let target = Target {
+            records_id: instance_id.to_owned(),
+            instance_id: Some(instance_id.to_owned()),
+            task_id: job.decision.task_id.clone(),
+            message_id: None,
+        };
+        let ctx = PlanContext {
+            now: UnixMillis::now(),
+            lease: Lease {
+                owner: "approver".to_owned(),
+                until: 0,
+            },
+            policy: InstanceStatusPolicy::Derive,
+            record_ttl: Duration::from_secs(60),
+            tombstone_ttl: Duration::from_secs(60),
+        };
+        let delivery = job.delivery_id.clone().unwrap_or_default();
+        match plan_decision(&records, &job, &target, &delivery, &ctx) {
+            DecisionStep::Commit(commit) => self.inner.commit(&commit).await.unwrap(),
+            other => panic!("the decision was not judged: {other:?}"),
+        }
     }
 }
 
@@ -409,6 +452,9 @@ impl InstanceStore for InterloperStore {
         card_key: &str,
         change: &CardChange,
     ) -> Result<bool, StoreError> {
+        if matches!(change, CardChange::Sent { .. }) {
+            self.accept_pending_decision(instance_id).await;
+        }
         self.inner.change_card(instance_id, card_key, change).await
     }
 

@@ -39,3 +39,44 @@ async fn a_retried_instance_job_pushes_again_when_its_push_may_have_been_overtak
     let last = bodies(&server, INSTANCE_PATH).await.pop().unwrap();
     assert_eq!(task_status(&last, "t1"), "APPROVED", "Feishu ends on the latest state");
 }
+
+/// that had become final meanwhile (rejected, withdrawn, deleted); nothing updated them after.
+#[tokio::test]
+async fn notify_sends_no_card_for_a_final_instance() {
+    let server = feishu().await;
+    let service = service(&server);
+    let tasks = [("t1", "PENDING"), ("t2", "PENDING")];
+    run(&service, instance_job(START, "PENDING", &tasks, false))
+        .await
+        .unwrap();
+    run(&service, tap("t1", "REJECT")).await.unwrap();
+
+    run(&service, instance_job(START, "PENDING", &tasks, true))
+        .await
+        .unwrap();
+
+    assert!(
+        bodies(&server, SEND_PATH).await.is_empty(),
+        "the rejected instance's pending task gets no card"
+    );
+}
+
+/// its live buttons on a decided task.
+#[tokio::test]
+async fn a_card_whose_task_was_decided_while_it_was_sent_follows_the_decision() {
+    let server = feishu().await;
+    let store = InterloperStore::default();
+    store.before_next_card_sent(tap("t1", "APPROVE"));
+    let service = service_over(&server, settings(), store);
+
+    run(&service, instance_job(START, "PENDING", &[("t1", "PENDING")], true))
+        .await
+        .unwrap();
+
+    let sent = bodies(&server, SEND_PATH).await;
+    assert_eq!(sent.len(), 1);
+    let updates = bodies(&server, UPDATE_PATH).await;
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!(updates[0]["status"], "APPROVED");
+    assert_eq!(updates[0]["message_id"], message_id_for(sent[0]["uuid"].as_str().unwrap()));
+}
