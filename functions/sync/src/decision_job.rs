@@ -207,6 +207,7 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
                 }
             }
             Verdict::Accepted { .. } => {
+                self.finish_unpushed(&records).await?;
                 if let Some(message_id) = &self.target.message_id
                     && !self.progress.card_done
                 {
@@ -224,6 +225,7 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
                 self.progress.card_done = true;
             }
             Verdict::Duplicate { .. } | Verdict::Refused { .. } => {
+                self.finish_unpushed(&records).await?;
                 if !self.progress.card_done {
                     let deadline = self.deadline;
                     sync_cards(
@@ -253,6 +255,20 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
         }
         settle_expiry(self.service, &records).await?;
         failure.map_or(Ok(effect), Err)
+    }
+
+    /// Pushes the instance when the state the decision was judged against never reached Feishu
+    /// (the job that wrote it died before pushing), as a stale instance job does: a decision
+    /// that changes nothing still leaves Feishu showing the state it was judged on.
+    async fn finish_unpushed(&mut self, records: &InstanceRecords) -> Result<(), SyncError> {
+        if records
+            .head
+            .as_ref()
+            .is_some_and(|head| head.pushed_seq < head.seq)
+        {
+            push_latest(self.service, records.clone(), self.deadline, &mut self.calls).await?;
+        }
+        Ok(())
     }
 
     /// Pushes the derived instance and brings the cards to their tasks' state: at the same time,

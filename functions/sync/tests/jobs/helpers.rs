@@ -259,7 +259,7 @@ pub fn instance_json(instance_id: &str, update_time: u64, tasks: &[(&str, &str)]
 }
 
 /// Stores `instance` as the company's base, as an earlier instance job would have, without
-/// calling Feishu.
+/// calling Feishu (recorded as pushed, as that job would have left it).
 pub async fn seed<S: InstanceStore>(
     service: &SyncService<S, RecordingPublisher>,
     instance: ExternalInstance,
@@ -277,7 +277,11 @@ pub async fn seed<S: InstanceStore>(
         tombstone_ttl: service.settings().tombstone_ttl,
     };
     match plan_instance(&records, &instance, &[], &ctx) {
-        InstanceStep::Commit(commit) => store.commit(&commit).await.unwrap(),
+        InstanceStep::Commit(commit) => {
+            store.commit(&commit).await.unwrap();
+            let seq = commit.head.as_ref().map_or(0, |head| head.seq);
+            store.mark_pushed(&instance.instance_id, seq).await.unwrap();
+        }
         InstanceStep::Stale { .. } => panic!("seeded a stale instance"),
     }
 }

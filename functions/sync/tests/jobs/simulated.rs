@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
+use approval_sync::plan::{InstanceStep, PlanContext, plan_instance};
 use feishu_bridge::models::instance::ExternalInstance;
+use feishu_bridge::models::time::UnixMillis;
+use feishu_bridge::store::{InMemoryStore, InstanceStore, Lease};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -19,6 +22,9 @@ fn tap(task_id: &str, action: &str) -> Value {
     decision(json!({"instance_id": "i-1", "task_id": task_id, "action": action}))
 }
 
+/// Seed 266: an instance job's push was overtaken by a decision's, and its Lambda died right
+/// after the push landed, before it could look whether the instance had moved. Lambda's retry
+/// is stale (its own version is the company's current one) and used to push nothing, leaving
 /// Feishu on the older state for good.
 #[tokio::test]
 async fn a_retried_instance_job_pushes_again_when_its_push_may_have_been_overtaken() {
@@ -40,6 +46,7 @@ async fn a_retried_instance_job_pushes_again_when_its_push_may_have_been_overtak
     assert_eq!(task_status(&last, "t1"), "APPROVED", "Feishu ends on the latest state");
 }
 
+/// Seeds 1, 21, 22, 192: a retried `notify` job sent cards to the pending tasks of an instance
 /// that had become final meanwhile (rejected, withdrawn, deleted); nothing updated them after.
 #[tokio::test]
 async fn notify_sends_no_card_for_a_final_instance() {
@@ -61,6 +68,8 @@ async fn notify_sends_no_card_for_a_final_instance() {
     );
 }
 
+/// Seed 20 (the send half): a decision accepted while a `notify` card was on its way found the
+/// card without an id and left it; the job that sent it did not look again, so the card kept
 /// its live buttons on a decided task.
 #[tokio::test]
 async fn a_card_whose_task_was_decided_while_it_was_sent_follows_the_decision() {
@@ -79,4 +88,48 @@ async fn a_card_whose_task_was_decided_while_it_was_sent_follows_the_decision() 
     assert_eq!(updates.len(), 1, "{updates:?}");
     assert_eq!(updates[0]["status"], "APPROVED");
     assert_eq!(updates[0]["message_id"], message_id_for(sent[0]["uuid"].as_str().unwrap()));
+}
+
+/// Seed 171: the company's withdrawal was stored but its job died before pushing it (and was
+/// parked); later taps were refused against the withdrawal while Feishu still showed the task
+/// pending. A refused (or duplicate) decision now finishes the push, as a stale instance job
+/// does.
+#[tokio::test]
+async fn a_refused_decision_pushes_the_state_it_was_refused_against() {
+    let server = feishu().await;
+    let service = service(&server);
+    // The withdrawal as its job left it: stored, never pushed.
+    let withdrawn: ExternalInstance = serde_json::from_value(
+        instance_job(START, "CANCELED", &[("t1", "PENDING")], false)["instance"].clone(),
+    )
+    .unwrap();
+    commit_unpushed(service.store(), &withdrawn).await;
+
+    let summary = serde_json::to_value(run(&service, tap("t1", "APPROVE")).await.unwrap()).unwrap();
+
+    assert_eq!(summary["outcome"], "refused");
+    let pushes = bodies(&server, INSTANCE_PATH).await;
+    assert_eq!(pushes.len(), 1);
+    assert_eq!(pushes[0]["status"], "CANCELED");
+    let head = service.store().load("i-1").await.unwrap().head.unwrap();
+    assert_eq!(head.pushed_seq, head.seq);
+}
+
+/// Stores `instance` as the company's base without pushing it.
+async fn commit_unpushed(store: &InMemoryStore, instance: &ExternalInstance) {
+    let records = store.load(&instance.instance_id).await.unwrap();
+    let ctx = PlanContext {
+        now: UnixMillis::now(),
+        lease: Lease {
+            owner: "died".to_owned(),
+            until: 0,
+        },
+        policy: approval_sync::InstanceStatusPolicy::Derive,
+        record_ttl: Duration::from_secs(60),
+        tombstone_ttl: Duration::from_secs(60),
+    };
+    match plan_instance(&records, instance, &[], &ctx) {
+        InstanceStep::Commit(commit) => store.commit(&commit).await.unwrap(),
+        InstanceStep::Stale { .. } => panic!("stale"),
+    }
 }
