@@ -22,7 +22,7 @@ fn tap(task_id: &str, action: &str) -> Value {
     decision(json!({"instance_id": "i-1", "task_id": task_id, "action": action}))
 }
 
-/// Seed 266: an instance job's push was overtaken by a decision's, and its Lambda died right
+/// Seeds 266 and 660: an instance job's push was overtaken by a later one, and its Lambda died right
 /// after the push landed, before it could look whether the instance had moved. Lambda's retry
 /// is stale (its own version is the company's current one) and used to push nothing, leaving
 /// Feishu on the older state for good.
@@ -44,6 +44,30 @@ async fn a_retried_instance_job_pushes_again_when_its_push_may_have_been_overtak
     assert_eq!(summary["outcome"], "stale");
     let last = bodies(&server, INSTANCE_PATH).await.pop().unwrap();
     assert_eq!(task_status(&last, "t1"), "APPROVED", "Feishu ends on the latest state");
+}
+
+/// Seed 660: as above, but a newer company version was accepted before Lambda's retry, so the
+/// retry's own version is no longer the company's current one.
+#[tokio::test]
+async fn a_retried_older_instance_job_pushes_the_latest_state_again() {
+    let server = feishu().await;
+    let service = service(&server);
+    let tasks = [("t1", "PENDING")];
+    let old = instance_job(START, "PENDING", &tasks, false);
+    run(&service, old.clone()).await.unwrap();
+    let mut newer = instance_job(START + 1, "PENDING", &tasks, false);
+    newer["instance"]["form"][0]["value"] = "@i18n@title".into();
+    run(&service, newer).await.unwrap();
+    // The old job's push lands only now, behind the newer one's.
+    let first: ExternalInstance =
+        serde_json::from_value(bodies(&server, INSTANCE_PATH).await[0].clone()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    service.feishu().sync_instance(&first, deadline).await.unwrap();
+
+    run(&service, old).await.unwrap();
+
+    let last = bodies(&server, INSTANCE_PATH).await.pop().unwrap();
+    assert_eq!(last["form"][0]["value"], "@i18n@title", "Feishu ends on the newer version");
 }
 
 /// Seeds 1, 21, 22, 192: a retried `notify` job sent cards to the pending tasks of an instance
