@@ -115,8 +115,9 @@ where
 /// Brings every card of the instance to the status the lifecycle gives its task and instance,
 /// each once: a card is claimed (only while the head is where its target was derived) before
 /// Feishu is called, and its new status recorded after. A card Feishu refuses for good is
-/// recorded as such and not tried again; a transient failure releases the claim and fails the
-/// job. If the head moved meanwhile, the cards are brought to the newer state too.
+/// recorded as such and not tried again; a transient failure, or an outcome that could not be
+/// recorded, fails the job and leaves the claim to run out (the card's status is then unknown,
+/// and it is set again). If the head moved meanwhile, the cards are brought to the newer state too.
 pub(crate) async fn sync_cards<S, P>(
     service: &SyncService<S, P>,
     mut records: InstanceRecords,
@@ -190,19 +191,18 @@ where
     S: InstanceStore,
 {
     let result = update_card(service, &update.message_id, update.status.clone(), deadline).await;
-    let (settlement, outcome) = match result {
+    let settlement = match result {
         Ok(call) => {
             calls.push(call);
             updated.push(UpdatedCard {
                 message_id: update.message_id.clone(),
                 status: update.status.clone(),
             });
-            let settle = CardChange::Settle {
+            CardChange::Settle {
                 owner: lease.owner.clone(),
                 status: Some(update.status.clone()),
                 refused: None,
-            };
-            (settle, Ok(()))
+            }
         }
         Err(SyncError::Feishu {
             api,
@@ -215,33 +215,26 @@ where
                 "Feishu refused the bot card update; it is not tried again"
             );
             calls.push(FeishuCall::failed(api, target, &source));
-            let settle = CardChange::Settle {
+            CardChange::Settle {
                 owner: lease.owner.clone(),
                 status: None,
                 refused: Some(RefusedCardUpdate {
                     status: update.status.clone(),
                     code: source.code(),
                 }),
-            };
-            (settle, Ok(()))
+            }
         }
-        Err(error) => {
-            let release = CardChange::Settle {
-                owner: lease.owner.clone(),
-                status: None,
-                refused: None,
-            };
-            (release, Err(error))
-        }
+        // Feishu may have applied the update (an answer lost): the claim is left to run out,
+        // after which the card counts as showing an unknown status and is set again.
+        Err(error) => return Err(error),
     };
-    if let Err(error) = service
+    // Unrecorded, the card's status is unknown once the claim runs out: the job fails, and
+    // Lambda's retry sets the card again.
+    service
         .store
         .change_card(instance_id, &update.card_key, &settlement)
-        .await
-    {
-        tracing::warn!(%error, "could not record the card's status; its claim runs out");
-    }
-    outcome
+        .await?;
+    Ok(())
 }
 
 /// Sends a template-1008 card to each pending task (as derived) of a pending instance with an

@@ -345,6 +345,7 @@ pub struct InterloperStore {
     inner: InMemoryStore,
     newer: Mutex<Option<ExternalInstance>>,
     decision: Mutex<Option<DecisionJob>>,
+    settle_fails: Mutex<bool>,
 }
 
 impl InterloperStore {
@@ -360,6 +361,11 @@ impl InterloperStore {
             SyncJob::Decision(job) => *self.decision.lock().unwrap() = Some(job),
             other => panic!("not a decision: {other:?}"),
         }
+    }
+
+    /// The next write of a card update's outcome fails (the store is unavailable).
+    pub fn fail_next_settle(&self) {
+        *self.settle_fails.lock().unwrap() = true;
     }
 
     /// Accepts the pending decision, if any.
@@ -458,6 +464,11 @@ impl InstanceStore for InterloperStore {
     ) -> Result<bool, StoreError> {
         if matches!(change, CardChange::Sent { .. }) {
             self.accept_pending_decision(instance_id).await;
+        }
+        if matches!(change, CardChange::Settle { .. })
+            && std::mem::take(&mut *self.settle_fails.lock().unwrap())
+        {
+            return Err(StoreError::Unavailable("throttled".to_owned()));
         }
         self.inner.change_card(instance_id, card_key, change).await
     }

@@ -157,3 +157,27 @@ async fn commit_unpushed(store: &InMemoryStore, instance: &ExternalInstance) {
         InstanceStep::Stale { .. } => panic!("stale"),
     }
 }
+
+/// Seeds 297, 1518, 2604, 2865: a card update Feishu applied could not be recorded (the store
+/// failed the write), and the job carried on as if it had; when the instance later came back to
+/// the state the record still showed, the card was taken for settled and kept the status Feishu
+/// had been given. Now the job fails (Lambda retries it) and leaves the claim to run out, after
+/// which the card counts as unknown and is set again (see `plan`'s card tests).
+#[tokio::test]
+async fn a_card_update_whose_outcome_cannot_be_recorded_fails_the_job() {
+    let server = feishu().await;
+    let store = InterloperStore::default();
+    let service = service_over(&server, settings(), store);
+    run(&service, instance_job(START, "PENDING", &[("t1", "PENDING")], true))
+        .await
+        .unwrap();
+    service.store().fail_next_settle();
+
+    let error = run(&service, tap("t1", "APPROVE")).await.unwrap_err();
+
+    assert_eq!(error.error_type(), "StoreUnavailable");
+    assert_eq!(bodies(&server, UPDATE_PATH).await[0]["status"], "APPROVED");
+    let records = service.store().load("i-1").await.unwrap();
+    let card = &records.cards[0];
+    assert!(card.status.is_none() && card.claim.is_some(), "{card:?}");
+}
