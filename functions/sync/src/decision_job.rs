@@ -201,8 +201,10 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
                     Ok(false) => self.progress.pushed = true,
                     Err(error) => failure = Some(error),
                 }
+                // Cards left to another execution's claim are done only once it settles them:
+                // a later execution of this delivery looks again.
                 match cards {
-                    Ok(()) => self.progress.card_done = true,
+                    Ok(complete) => self.progress.card_done = complete,
                     Err(error) => failure = failure.or(Some(error)),
                 }
             }
@@ -228,7 +230,7 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
                 self.finish_unpushed(&records).await?;
                 if !self.progress.card_done {
                     let deadline = self.deadline;
-                    sync_cards(
+                    self.progress.card_done = sync_cards(
                         self.service,
                         records.clone(),
                         self.lease,
@@ -237,7 +239,6 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
                         &mut self.cards,
                     )
                     .await?;
-                    self.progress.card_done = true;
                 }
             }
             Verdict::Forwarded { .. } => {
@@ -276,7 +277,7 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
     async fn push_and_sync_cards(
         &mut self,
         records: &InstanceRecords,
-    ) -> (Result<bool, SyncError>, Result<(), SyncError>) {
+    ) -> (Result<bool, SyncError>, Result<bool, SyncError>) {
         let (service, lease, deadline) = (self.service, self.lease, self.deadline);
         let mut push_calls = Vec::new();
         let mut card_calls = Vec::new();
@@ -292,7 +293,7 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
         };
         let sync = async {
             if already_carded {
-                Ok(())
+                Ok(true)
             } else {
                 sync_cards(
                     service,

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use crate::cards::{card_uuid, todo_card, wants_card};
 use crate::error::SyncError;
 use crate::events::{BridgeEvent, EventPublisher};
-use crate::plan::{CardUpdate, card_updates};
+use crate::plan::{CardUpdate, card_updates, cards_claimed};
 use crate::service::SyncService;
 use crate::summary::{
     FeishuCall, SEND_MESSAGE_API, SYNC_INSTANCE_API, SentCard, UPDATE_MESSAGE_API, UpdatedCard,
@@ -117,7 +117,9 @@ where
 /// Feishu is called, and its new status recorded after. A card Feishu refuses for good is
 /// recorded as such and not tried again; a transient failure, or an outcome that could not be
 /// recorded, fails the job and leaves the claim to run out (the card's status is then unknown,
-/// and it is set again). If the head moved meanwhile, the cards are brought to the newer state too.
+/// and it is set again). If the head moved meanwhile, the cards are brought to the newer state
+/// too. Returns whether this execution saw every card to its state: `false` when it left a card
+/// to a claim another execution held (which may die before settling it).
 pub(crate) async fn sync_cards<S, P>(
     service: &SyncService<S, P>,
     mut records: InstanceRecords,
@@ -125,16 +127,18 @@ pub(crate) async fn sync_cards<S, P>(
     deadline: Instant,
     calls: &mut Vec<FeishuCall>,
     updated: &mut Vec<UpdatedCard>,
-) -> Result<(), SyncError>
+) -> Result<bool, SyncError>
 where
     S: InstanceStore,
 {
     let instance_id = records.instance_id.clone();
     let policy = service.settings.instance_status_policy;
+    let mut complete = true;
     for _ in 0..MAX_CARD_ROUNDS {
         let seq = records.seq();
         let now_ms = service.clock.now().as_millis();
         let mut claimed_any = false;
+        complete &= !cards_claimed(&records, now_ms);
         for update in card_updates(&records, policy, now_ms) {
             let claim = CardChange::Claim {
                 at_seq: seq,
@@ -147,6 +151,7 @@ where
                 .await?
             {
                 // Claimed by another execution (which will finish it), or the head moved.
+                complete = false;
                 continue;
             }
             claimed_any = true;
@@ -162,7 +167,7 @@ where
             .await?;
         }
         if !claimed_any {
-            return Ok(());
+            return Ok(complete);
         }
         let head_seq = service
             .store
@@ -170,11 +175,11 @@ where
             .await?
             .map_or(0, |head| head.seq);
         if head_seq == seq {
-            return Ok(());
+            return Ok(complete);
         }
         records = service.store.load(&instance_id).await?;
     }
-    Ok(())
+    Ok(complete)
 }
 
 /// Sets one claimed card's status in Feishu and records the outcome.

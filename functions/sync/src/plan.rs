@@ -403,6 +403,18 @@ pub fn card_updates(
         .collect()
 }
 
+/// Whether some execution holds a live claim at `now_ms` on one of the cards: it updates the
+/// card, unless it dies first.
+pub fn cards_claimed(records: &InstanceRecords, now_ms: u64) -> bool {
+    records.cards.iter().any(|card| {
+        card.message_id.is_some()
+            && card
+                .claim
+                .as_ref()
+                .is_some_and(|claim| claim.is_live(now_ms))
+    })
+}
+
 /// Whether a delivery's verdict changed the instance (so a push must carry it).
 pub fn needs_push(verdict: &Verdict) -> bool {
     matches!(

@@ -6,7 +6,7 @@ use std::time::Duration;
 use approval_sync::plan::{InstanceStep, PlanContext, plan_instance};
 use feishu_bridge::models::instance::ExternalInstance;
 use feishu_bridge::models::time::UnixMillis;
-use feishu_bridge::store::{InMemoryStore, InstanceStore, Lease};
+use feishu_bridge::store::{CardChange, InMemoryStore, InstanceStore, Lease};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -180,4 +180,40 @@ async fn a_card_update_whose_outcome_cannot_be_recorded_fails_the_job() {
     let records = service.store().load("i-1").await.unwrap();
     let card = &records.cards[0];
     assert!(card.status.is_none() && card.claim.is_some(), "{card:?}");
+}
+
+/// Seed 20 (the claim half): one execution of a decision claimed its card and died (or failed)
+/// before settling it; a second delivery of the same decision found the card claimed, left it
+/// to the claimer and recorded the delivery's card work as done, so the claimer's retry skipped
+/// it and the card never followed. A delivery now records its card work done only when no card
+/// was left to another execution's claim.
+#[tokio::test]
+async fn a_card_left_to_another_executions_claim_is_not_recorded_as_done() {
+    let server = feishu().await;
+    let service = service(&server);
+    run(&service, instance_job(START, "PENDING", &[("t1", "PENDING")], true))
+        .await
+        .unwrap();
+    let store = service.store();
+    let records = store.load("i-1").await.unwrap();
+    let now = UnixMillis::now().as_millis();
+    let claim = CardChange::Claim {
+        at_seq: records.seq(),
+        lease: Lease {
+            owner: "died".to_owned(),
+            until: now + 60_000,
+        },
+        now_ms: now,
+    };
+    assert!(store.change_card("i-1", &records.cards[0].card_key, &claim).await.unwrap());
+    let job = tap("t1", "APPROVE");
+
+    run(&service, job.clone()).await.unwrap();
+
+    assert!(bodies(&server, UPDATE_PATH).await.is_empty(), "the card is claimed");
+    let delivery_id = job["delivery_id"].as_str().unwrap();
+    let records = store.load("i-1").await.unwrap();
+    let delivery = records.delivery(delivery_id).unwrap();
+    assert!(delivery.pushed && delivery.published);
+    assert!(!delivery.card_done, "a later execution of the delivery looks again");
 }
