@@ -397,6 +397,20 @@ async fn scripted_sequences_answer_alike() {
         CardChange::Sent { message_id: None },
     );
     assert_eq!(pair.both(sent).await, Answer::Flag(true));
+    // A send's answer does not replace the id a callback from the card told.
+    let sent_with_id = Op::ChangeCard(
+        id.clone(),
+        key.clone(),
+        CardChange::Sent {
+            message_id: Some(MessageId::from(1u64)),
+        },
+    );
+    assert_eq!(pair.both(sent_with_id).await, Answer::Flag(true));
+    let records = pair.same_records(&id).await;
+    assert_eq!(
+        records.cards[0].message_id,
+        Some(MessageId::from(7234567890123456789u64))
+    );
     let claim_card = |at_seq: u64, owner: &str, now: u64| {
         Op::ChangeCard(
             id.clone(),

@@ -484,7 +484,7 @@ impl InstanceStore for DynamoDbStore {
             CardChange::Sent { message_id } => {
                 let (expression, mut values) = match message_id {
                     Some(id) => (
-                        "SET sent = :true, message_id = :id",
+                        "SET sent = :true, message_id = if_not_exists(message_id, :id)",
                         vec![(":id", s(id.as_str()))],
                     ),
                     None => ("SET sent = :true", Vec::new()),

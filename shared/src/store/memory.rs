@@ -221,7 +221,9 @@ impl InstanceStore for InMemoryStore {
             }
             CardChange::Sent { message_id } => {
                 card.sent = true;
-                if message_id.is_some() {
+                // An id a callback from the card told is the card's own: a send's answer (which
+                // a repeated uuid may fill with another id) does not replace it.
+                if card.message_id.is_none() {
                     card.message_id.clone_from(message_id);
                 }
             }

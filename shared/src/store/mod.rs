@@ -96,7 +96,8 @@ pub enum CardChange {
         /// The status Feishu refused for good, if it did.
         refused: Option<RefusedCardUpdate>,
     },
-    /// Feishu answered a send of the card with success (and, when trusted, its message id).
+    /// Feishu answered a send of the card with success (and, when trusted, its message id,
+    /// which does not replace one a callback from the card already told).
     Sent {
         /// The message id, when the answer's id can be trusted.
         message_id: Option<MessageId>,
