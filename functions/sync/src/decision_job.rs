@@ -267,7 +267,13 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
             .as_ref()
             .is_some_and(|head| head.pushed_seq < head.seq)
         {
-            push_latest(self.service, records.clone(), self.deadline, &mut self.calls).await?;
+            push_latest(
+                self.service,
+                records.clone(),
+                self.deadline,
+                &mut self.calls,
+            )
+            .await?;
         }
         Ok(())
     }

@@ -78,8 +78,8 @@ impl InstanceStore for InMemoryStore {
             .entry(id.to_owned())
             .or_insert_with(|| InstanceRecords::empty(id));
         // The mutant drops the conditions of a commit that writes an accepted decision.
-        let conditional = cfg!(not(feature = "mutant-decision-write-unconditional"))
-            || commit.decision.is_none();
+        let conditional =
+            cfg!(not(feature = "mutant-decision-write-unconditional")) || commit.decision.is_none();
         if conditional && commit.head.is_some() && records.seq() != commit.at_seq {
             return Err(conflict(id));
         }

@@ -119,7 +119,9 @@ async fn a_stale_instance_is_not_stored_and_pushes_the_stored_one_again() {
     let pushes = bodies(&server, INSTANCE_PATH).await;
     assert_eq!(pushes.len(), 3);
     assert!(
-        pushes.iter().all(|push| task_status(push, "t1") == "APPROVED"),
+        pushes
+            .iter()
+            .all(|push| task_status(push, "t1") == "APPROVED"),
         "only the stored version is pushed"
     );
     let records = service.store().load("i-1").await.unwrap();

@@ -30,20 +30,33 @@ fn tap(task_id: &str, action: &str) -> Value {
 async fn a_retried_instance_job_pushes_again_when_its_push_may_have_been_overtaken() {
     let server = feishu().await;
     let service = service(&server);
-    let job = instance_job(START, "PENDING", &[("t1", "PENDING"), ("t2", "PENDING")], false);
+    let job = instance_job(
+        START,
+        "PENDING",
+        &[("t1", "PENDING"), ("t2", "PENDING")],
+        false,
+    );
     run(&service, job.clone()).await.unwrap();
     run(&service, tap("t1", "APPROVE")).await.unwrap();
     // The instance job's push lands only now, behind the decision's.
     let first: ExternalInstance =
         serde_json::from_value(bodies(&server, INSTANCE_PATH).await[0].clone()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
-    service.feishu().sync_instance(&first, deadline).await.unwrap();
+    service
+        .feishu()
+        .sync_instance(&first, deadline)
+        .await
+        .unwrap();
 
     let summary = serde_json::to_value(run(&service, job).await.unwrap()).unwrap();
 
     assert_eq!(summary["outcome"], "stale");
     let last = bodies(&server, INSTANCE_PATH).await.pop().unwrap();
-    assert_eq!(task_status(&last, "t1"), "APPROVED", "Feishu ends on the latest state");
+    assert_eq!(
+        task_status(&last, "t1"),
+        "APPROVED",
+        "Feishu ends on the latest state"
+    );
 }
 
 /// Seed 660: as above, but a newer company version was accepted before Lambda's retry, so the
@@ -62,12 +75,19 @@ async fn a_retried_older_instance_job_pushes_the_latest_state_again() {
     let first: ExternalInstance =
         serde_json::from_value(bodies(&server, INSTANCE_PATH).await[0].clone()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
-    service.feishu().sync_instance(&first, deadline).await.unwrap();
+    service
+        .feishu()
+        .sync_instance(&first, deadline)
+        .await
+        .unwrap();
 
     run(&service, old).await.unwrap();
 
     let last = bodies(&server, INSTANCE_PATH).await.pop().unwrap();
-    assert_eq!(last["form"][0]["value"], "@i18n@title", "Feishu ends on the newer version");
+    assert_eq!(
+        last["form"][0]["value"], "@i18n@title",
+        "Feishu ends on the newer version"
+    );
 }
 
 /// Seeds 1, 21, 22, 192: a retried `notify` job sent cards to the pending tasks of an instance
@@ -102,16 +122,22 @@ async fn a_card_whose_task_was_decided_while_it_was_sent_follows_the_decision() 
     store.before_next_card_sent(tap("t1", "APPROVE"));
     let service = service_over(&server, settings(), store);
 
-    run(&service, instance_job(START, "PENDING", &[("t1", "PENDING")], true))
-        .await
-        .unwrap();
+    run(
+        &service,
+        instance_job(START, "PENDING", &[("t1", "PENDING")], true),
+    )
+    .await
+    .unwrap();
 
     let sent = bodies(&server, SEND_PATH).await;
     assert_eq!(sent.len(), 1);
     let updates = bodies(&server, UPDATE_PATH).await;
     assert_eq!(updates.len(), 1, "{updates:?}");
     assert_eq!(updates[0]["status"], "APPROVED");
-    assert_eq!(updates[0]["message_id"], message_id_for(sent[0]["uuid"].as_str().unwrap()));
+    assert_eq!(
+        updates[0]["message_id"],
+        message_id_for(sent[0]["uuid"].as_str().unwrap())
+    );
 }
 
 /// Seed 171: the company's withdrawal was stored but its job died before pushing it (and was
@@ -168,9 +194,12 @@ async fn a_card_update_whose_outcome_cannot_be_recorded_fails_the_job() {
     let server = feishu().await;
     let store = InterloperStore::default();
     let service = service_over(&server, settings(), store);
-    run(&service, instance_job(START, "PENDING", &[("t1", "PENDING")], true))
-        .await
-        .unwrap();
+    run(
+        &service,
+        instance_job(START, "PENDING", &[("t1", "PENDING")], true),
+    )
+    .await
+    .unwrap();
     service.store().fail_next_settle();
 
     let error = run(&service, tap("t1", "APPROVE")).await.unwrap_err();
@@ -191,9 +220,12 @@ async fn a_card_update_whose_outcome_cannot_be_recorded_fails_the_job() {
 async fn a_card_left_to_another_executions_claim_is_not_recorded_as_done() {
     let server = feishu().await;
     let service = service(&server);
-    run(&service, instance_job(START, "PENDING", &[("t1", "PENDING")], true))
-        .await
-        .unwrap();
+    run(
+        &service,
+        instance_job(START, "PENDING", &[("t1", "PENDING")], true),
+    )
+    .await
+    .unwrap();
     let store = service.store();
     let records = store.load("i-1").await.unwrap();
     let now = UnixMillis::now().as_millis();
@@ -205,15 +237,26 @@ async fn a_card_left_to_another_executions_claim_is_not_recorded_as_done() {
         },
         now_ms: now,
     };
-    assert!(store.change_card("i-1", &records.cards[0].card_key, &claim).await.unwrap());
+    assert!(
+        store
+            .change_card("i-1", &records.cards[0].card_key, &claim)
+            .await
+            .unwrap()
+    );
     let job = tap("t1", "APPROVE");
 
     run(&service, job.clone()).await.unwrap();
 
-    assert!(bodies(&server, UPDATE_PATH).await.is_empty(), "the card is claimed");
+    assert!(
+        bodies(&server, UPDATE_PATH).await.is_empty(),
+        "the card is claimed"
+    );
     let delivery_id = job["delivery_id"].as_str().unwrap();
     let records = store.load("i-1").await.unwrap();
     let delivery = records.delivery(delivery_id).unwrap();
     assert!(delivery.pushed && delivery.published);
-    assert!(!delivery.card_done, "a later execution of the delivery looks again");
+    assert!(
+        !delivery.card_done,
+        "a later execution of the delivery looks again"
+    );
 }
