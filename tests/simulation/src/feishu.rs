@@ -82,13 +82,13 @@ impl SimExchange {
                 }
             ));
         }
-        self.world
-            .before_io(site, self.world.millis(10, 150))
-            .await;
+        self.world.before_io(site, self.world.millis(10, 150)).await;
         let headers: Vec<(String, String)> = request
             .headers
             .iter()
-            .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+            })
             .collect();
         let headers: Vec<(&str, &str)> = headers
             .iter()
@@ -114,7 +114,11 @@ impl SimExchange {
                 response.status,
                 code.map_or_else(|| "-".to_owned(), |code| code.to_string()),
                 fault.map_or_else(String::new, |fault| format!(" [fault {:?}]", fault.kind)),
-                if response.answer_lost { " (answer lost)" } else { "" }
+                if response.answer_lost {
+                    " (answer lost)"
+                } else {
+                    ""
+                }
             )
         });
         self.world
@@ -146,7 +150,10 @@ impl SimExchange {
             return;
         };
         let instance: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        let instance_id = instance["instance_id"].as_str().unwrap_or_default().to_owned();
+        let instance_id = instance["instance_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         let update_time = millis(&instance["update_time"]);
         let mut repush = false;
         self.world.observe(|seen| {
@@ -220,7 +227,10 @@ fn describe_request(path: &str, body: &[u8]) -> String {
         SEND_PATH => format!(
             "card for {} uuid {}",
             body["user_id"].as_str().unwrap_or("?"),
-            body["uuid"].as_str().and_then(|uuid| uuid.get(..8)).unwrap_or("?")
+            body["uuid"]
+                .as_str()
+                .and_then(|uuid| uuid.get(..8))
+                .unwrap_or("?")
         ),
         TOKEN_PATH => String::new(),
         _ => format!(

@@ -132,10 +132,10 @@ impl Job {
     pub fn instance_id(&self, workload: &Workload) -> Option<String> {
         match &self.kind {
             JobKind::Instance { instance, .. } => Some(workload.instances[*instance].id.clone()),
-            JobKind::Decision { tap, .. } => Some(
-                tap.instance
-                    .map_or_else(|| GHOST_INSTANCE.to_owned(), |index| workload.instances[index].id.clone()),
-            ),
+            JobKind::Decision { tap, .. } => Some(tap.instance.map_or_else(
+                || GHOST_INSTANCE.to_owned(),
+                |index| workload.instances[index].id.clone(),
+            )),
             JobKind::Message { .. } => None,
         }
     }
@@ -295,7 +295,11 @@ impl Bridge {
     /// Turns a step into a job (`None`: nothing to do, e.g. a message job with no card yet).
     fn resolve(&self, job_id: usize, action: &Action) -> Option<(JobKind, Value)> {
         match action {
-            Action::Instance { instance, version, notify } => {
+            Action::Instance {
+                instance,
+                version,
+                notify,
+            } => {
                 let plan = &self.workload.instances[*instance];
                 let spec = &plan.versions[*version];
                 let payload = json!({
@@ -418,7 +422,8 @@ impl Bridge {
         } else {
             1
         };
-        self.world.trace(|| format!("submit #{job_id}: {}", describe_job(&kind, &payload)));
+        self.world
+            .trace(|| format!("submit #{job_id}: {}", describe_job(&kind, &payload)));
         lock(&self.jobs).push(Job {
             kind,
             payload,
@@ -441,7 +446,10 @@ impl Bridge {
         tokio::time::sleep(queued).await;
         let (payload, instance_id) = {
             let jobs = lock(&self.jobs);
-            (jobs[job].payload.clone(), jobs[job].instance_id(&self.workload))
+            (
+                jobs[job].payload.clone(),
+                jobs[job].instance_id(&self.workload),
+            )
         };
         for attempt in 1..=ATTEMPTS {
             let at = ExecRef {
@@ -472,7 +480,9 @@ impl Bridge {
                 } => Some(format!("{error_type}: {message}")),
                 Attempt::Panicked(message) => Some(format!("panicked: {message}")),
                 Attempt::Failed {
-                    error_type, message, ..
+                    error_type,
+                    message,
+                    ..
                 } if attempt == ATTEMPTS => Some(format!("{error_type}: {message}")),
                 Attempt::Crashed if attempt == ATTEMPTS => Some("the Lambda died".to_owned()),
                 Attempt::TimedOut if attempt == ATTEMPTS => Some("timed out".to_owned()),
@@ -554,7 +564,13 @@ impl Bridge {
             }
             Ok(Some(Ok(Err(error)))) => {
                 world.count(format!("job error: {}", error.error_type()));
-                world.trace(|| format!("{} → error {}: {error}", execution.label(), error.error_type()));
+                world.trace(|| {
+                    format!(
+                        "{} → error {}: {error}",
+                        execution.label(),
+                        error.error_type()
+                    )
+                });
                 let attempt = Attempt::Failed {
                     error_type: error.error_type(),
                     message: error.to_string(),
@@ -667,7 +683,10 @@ pub fn register_definition(sim: &SimHandle) -> String {
             .as_bytes(),
     );
     let token: Value = serde_json::from_slice(&token.body).unwrap_or(Value::Null);
-    let bearer = format!("Bearer {}", token["tenant_access_token"].as_str().unwrap_or_default());
+    let bearer = format!(
+        "Bearer {}",
+        token["tenant_access_token"].as_str().unwrap_or_default()
+    );
     let answer = sim.exchange(
         "POST",
         "/open-apis/approval/v4/external_approvals?department_id_type=department_id&user_id_type=user_id",

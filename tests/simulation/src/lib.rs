@@ -189,9 +189,18 @@ impl Totals {
 pub fn replay_command(seed: u64) -> String {
     let mut command = "scripts/simulate".to_owned();
     for (feature, on) in [
-        ("mutant-decision-write-unconditional", cfg!(feature = "mutant-decision-write-unconditional")),
-        ("mutant-skip-duplicate-check", cfg!(feature = "mutant-skip-duplicate-check")),
-        ("mutant-publish-early", cfg!(feature = "mutant-publish-early")),
+        (
+            "mutant-decision-write-unconditional",
+            cfg!(feature = "mutant-decision-write-unconditional"),
+        ),
+        (
+            "mutant-skip-duplicate-check",
+            cfg!(feature = "mutant-skip-duplicate-check"),
+        ),
+        (
+            "mutant-publish-early",
+            cfg!(feature = "mutant-publish-early"),
+        ),
         ("mutant-no-repush", cfg!(feature = "mutant-no-repush")),
     ] {
         if on {

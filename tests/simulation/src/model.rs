@@ -142,7 +142,10 @@ impl State {
     /// The instance status Feishu must show (`None`: no base).
     pub fn instance_status(&self, derive: bool) -> Option<String> {
         let base = self.base.as_ref()?;
-        let company = base.instance["status"].as_str().unwrap_or_default().to_owned();
+        let company = base.instance["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         if !derive || company != "PENDING" {
             return Some(company);
         }
@@ -187,7 +190,10 @@ impl State {
             return Judgement::Duplicate;
         }
         let task_status = self.task_status(task_id);
-        if task_status.as_deref().is_some_and(|status| status != "PENDING") {
+        if task_status
+            .as_deref()
+            .is_some_and(|status| status != "PENDING")
+        {
             return Judgement::Refuse("task_not_pending");
         }
         if is_final(&instance_status) {
@@ -255,8 +261,15 @@ mod tests {
 
     #[test]
     fn taps_are_judged_by_the_rules() {
-        let s = state("PENDING", &[("t1", "PENDING"), ("t2", "PENDING")], &[("t1", "APPROVE")]);
-        assert_eq!(s.judge("APPROVE", "t1", "u-t1", false, true), Judgement::Duplicate);
+        let s = state(
+            "PENDING",
+            &[("t1", "PENDING"), ("t2", "PENDING")],
+            &[("t1", "APPROVE")],
+        );
+        assert_eq!(
+            s.judge("APPROVE", "t1", "u-t1", false, true),
+            Judgement::Duplicate
+        );
         assert_eq!(
             s.judge("REJECT", "t1", "u-t1", false, true),
             Judgement::Refuse("task_not_pending")
@@ -269,13 +282,23 @@ mod tests {
             s.judge("APPROVE", "t9", "u-t9", false, true),
             Judgement::Refuse("task_not_found")
         );
-        assert_eq!(s.judge("REJECT", "t2", "u-t2", false, true), Judgement::Accept);
-        assert_eq!(State::default().judge("APPROVE", "t1", "u", false, true), Judgement::Forward);
+        assert_eq!(
+            s.judge("REJECT", "t2", "u-t2", false, true),
+            Judgement::Accept
+        );
+        assert_eq!(
+            State::default().judge("APPROVE", "t1", "u", false, true),
+            Judgement::Forward
+        );
     }
 
     #[test]
     fn instance_status_follows_the_tasks_under_derive() {
-        let s = state("PENDING", &[("t1", "PENDING"), ("t2", "DONE")], &[("t1", "APPROVE")]);
+        let s = state(
+            "PENDING",
+            &[("t1", "PENDING"), ("t2", "DONE")],
+            &[("t1", "APPROVE")],
+        );
         assert_eq!(s.instance_status(true).as_deref(), Some("APPROVED"));
         assert_eq!(s.instance_status(false).as_deref(), Some("PENDING"));
         let company = state("PENDING", &[("t1", "REJECTED")], &[("t1", "APPROVE")]);
@@ -288,6 +311,9 @@ mod tests {
         assert_eq!(card_target("PENDING", None), Some("DELETED"));
         assert_eq!(card_target("PENDING", Some("PENDING")), None);
         assert_eq!(card_target("APPROVED", Some("PENDING")), Some("PROCESSED"));
-        assert_eq!(card_target("PENDING", Some("TRANSFERRED")), Some("FORWARDED"));
+        assert_eq!(
+            card_target("PENDING", Some("TRANSFERRED")),
+            Some("FORWARDED")
+        );
     }
 }

@@ -183,7 +183,8 @@ impl Oracle<'_> {
                 if let Some(base) = &commit.base {
                     match &self.evidence.jobs[by.job].kind {
                         JobKind::Instance { instance, version } => {
-                            let spec = &self.evidence.workload.instances[*instance].versions[*version];
+                            let spec =
+                                &self.evidence.workload.instances[*instance].versions[*version];
                             let version_time = spec.update_time;
                             if let Some(previous) = &current.base
                                 && version_time <= previous.version
@@ -234,8 +235,14 @@ impl Oracle<'_> {
                 }
                 if let Some(decision) = &commit.decision {
                     match &self.evidence.jobs[by.job].kind {
-                        JobKind::Decision { tap, user_id, delivery_id, .. } => {
-                            let judgement = current.judge(tap.action, &tap.task, user_id, false, derive);
+                        JobKind::Decision {
+                            tap,
+                            user_id,
+                            delivery_id,
+                            ..
+                        } => {
+                            let judgement =
+                                current.judge(tap.action, &tap.task, user_id, false, derive);
                             if judgement != Judgement::Accept {
                                 messages.push((
                                     2,
@@ -276,7 +283,10 @@ impl Oracle<'_> {
                 if head.seq != next.seq {
                     messages.push((
                         2,
-                        format!("{records_id}: head {} written after seq {}", head.seq, current.seq),
+                        format!(
+                            "{records_id}: head {} written after seq {}",
+                            head.seq, current.seq
+                        ),
                     ));
                 }
                 let status = next.instance_status(derive).unwrap_or_default();
@@ -317,21 +327,27 @@ impl Oracle<'_> {
             ..
         } = &job.kind
         else {
-            self.violation(1, format!("{records_id}: a delivery written by a non-decision job"));
+            self.violation(
+                1,
+                format!("{records_id}: a delivery written by a non-decision job"),
+            );
             return;
         };
         if delivery.delivery_id != *delivery_id {
             self.violation(
                 1,
-                format!("{records_id}: delivery {} written for {delivery_id}", delivery.delivery_id),
+                format!(
+                    "{records_id}: delivery {} written for {delivery_id}",
+                    delivery.delivery_id
+                ),
             );
         }
         let history = self.histories.get(records_id).cloned().unwrap_or_default();
         let state = match &delivery.verdict {
             // An accepted approve or reject was judged at the head it advanced.
-            Verdict::Accepted { position: Some(_), .. } => {
-                history.iter().rev().nth(1).cloned().unwrap_or_default()
-            }
+            Verdict::Accepted {
+                position: Some(_), ..
+            } => history.iter().rev().nth(1).cloned().unwrap_or_default(),
             _ => match history.get(at_seq as usize) {
                 Some(state) => state.clone(),
                 None => {
@@ -350,10 +366,7 @@ impl Oracle<'_> {
                 .iter()
                 .any(|(task, v, action)| *task == tap.task && *v == version && action == tap.action)
         });
-        let label = delivery
-            .task_id
-            .clone()
-            .unwrap_or_else(|| tap.task.clone());
+        let label = delivery.task_id.clone().unwrap_or_else(|| tap.task.clone());
         let forward_repeated = self.forwarded.get(records_id).is_some_and(|forwarded| {
             forwarded
                 .iter()
@@ -365,12 +378,16 @@ impl Oracle<'_> {
         }
         let accepted_id = |action: &str| format!("{records_id}/{}/{version}/{action}", tap.task);
         let (matches, invariant, decision_id) = match (&expected, &delivery.verdict) {
-            (Judgement::Accept, Verdict::Accepted { position, .. }) => {
-                (position.is_some() != custom, 2, Some(accepted_id(tap.action)))
-            }
-            (Judgement::Forward, Verdict::Forwarded { .. }) => {
-                (true, 1, Some(format!("{records_id}/{label}/0/{}", tap.action)))
-            }
+            (Judgement::Accept, Verdict::Accepted { position, .. }) => (
+                position.is_some() != custom,
+                2,
+                Some(accepted_id(tap.action)),
+            ),
+            (Judgement::Forward, Verdict::Forwarded { .. }) => (
+                true,
+                1,
+                Some(format!("{records_id}/{label}/0/{}", tap.action)),
+            ),
             (Judgement::Duplicate, Verdict::Duplicate { decision_id }) => {
                 let expected_id = if state.base.is_none() {
                     format!("{records_id}/{label}/0/{}", tap.action)
@@ -386,7 +403,9 @@ impl Oracle<'_> {
             _ => (false, 1, None),
         };
         self.world.count(match &delivery.verdict {
-            Verdict::Accepted { position: None, .. } => "verdict: custom action accepted".to_owned(),
+            Verdict::Accepted { position: None, .. } => {
+                "verdict: custom action accepted".to_owned()
+            }
             Verdict::Accepted { .. } => "verdict: accepted".to_owned(),
             Verdict::Duplicate { .. } => "verdict: duplicate".to_owned(),
             Verdict::Refused { reason, .. } => format!("verdict: refused ({reason})"),
@@ -532,7 +551,9 @@ impl Oracle<'_> {
         let mut last: Option<(std::time::Duration, bool)> = None;
         for job in self.evidence.jobs {
             let on_instance = match &job.kind {
-                JobKind::Instance { instance: index, .. } => *index == instance,
+                JobKind::Instance {
+                    instance: index, ..
+                } => *index == instance,
                 JobKind::Decision { tap, .. } => tap.instance == Some(instance),
                 JobKind::Message { .. } => false,
             };
@@ -570,12 +591,21 @@ impl Oracle<'_> {
             let feishu = self.evidence.sim.instance(&plan.id);
             let Some(base) = &state.base else {
                 if feishu.is_some() {
-                    self.violation(3, format!("{}: Feishu has it, but no base was ever accepted", plan.id));
+                    self.violation(
+                        3,
+                        format!("{}: Feishu has it, but no base was ever accepted", plan.id),
+                    );
                 }
                 continue;
             };
             let Some(feishu) = feishu else {
-                self.violation(3, format!("{}: Feishu never got it (accepted base v{})", plan.id, base.version));
+                self.violation(
+                    3,
+                    format!(
+                        "{}: Feishu never got it (accepted base v{})",
+                        plan.id, base.version
+                    ),
+                );
                 continue;
             };
             let expected_status = state.instance_status(derive).unwrap_or_default();
@@ -620,7 +650,9 @@ impl Oracle<'_> {
                 .get(&plan.id)
                 .and_then(|records| records.head.as_ref())
                 .map_or(0, |head| head.push_version.as_millis());
-            if feishu.update_time != highest || u64::try_from(feishu.update_time).ok() != Some(head_version) {
+            if feishu.update_time != highest
+                || u64::try_from(feishu.update_time).ok() != Some(head_version)
+            {
                 self.violation(
                     4,
                     format!(
@@ -705,7 +737,9 @@ impl Oracle<'_> {
                     {
                         found.push(Violation {
                             invariant: 5,
-                            message: format!("job #{number}: refused decision {delivery_id} has no refusal event"),
+                            message: format!(
+                                "job #{number}: refused decision {delivery_id} has no refusal event"
+                            ),
                         });
                     }
                 }
@@ -715,7 +749,9 @@ impl Oracle<'_> {
             if deliveries.len() > 1 {
                 found.push(Violation {
                     invariant: 5,
-                    message: format!("decision {decision_id} was published by several deliveries {deliveries:?}"),
+                    message: format!(
+                        "decision {decision_id} was published by several deliveries {deliveries:?}"
+                    ),
                 });
             }
         }
@@ -787,10 +823,14 @@ impl Oracle<'_> {
                 .records
                 .get(&context.instance_id)
                 .is_some_and(|records| {
-                    records
-                        .cards
-                        .iter()
-                        .any(|stored| stored.message_id.as_ref().map(ToString::to_string).as_deref() == Some(card.message_id.as_str()))
+                    records.cards.iter().any(|stored| {
+                        stored
+                            .message_id
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .as_deref()
+                            == Some(card.message_id.as_str())
+                    })
                 });
             if !known {
                 self.world.count("card whose id the bridge never learnt");

@@ -186,7 +186,10 @@ fn draw_instance(world: &World, index: usize) -> InstancePlan {
     }];
     let mut next_task = task_count + 1;
     for number in 1..=world.below(0, 5) as usize {
-        let previous = versions.last().cloned().unwrap_or_else(|| versions[0].clone());
+        let previous = versions
+            .last()
+            .cloned()
+            .unwrap_or_else(|| versions[0].clone());
         let mut version = Version {
             number,
             update_time: previous.update_time + world.below(1, 5_000),
@@ -230,7 +233,8 @@ fn draw_instance(world: &World, index: usize) -> InstancePlan {
             }
             52..66 => {
                 let decided = pick(world, &version.tasks);
-                version.tasks[decided].status = ["APPROVED", "REJECTED", "DONE"][world.below(0, 3) as usize];
+                version.tasks[decided].status =
+                    ["APPROVED", "REJECTED", "DONE"][world.below(0, 3) as usize];
                 version.change = "task decided by the company";
             }
             66..82 => {

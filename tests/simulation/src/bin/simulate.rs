@@ -108,14 +108,18 @@ fn main() -> ExitCode {
         println!("  seed {seed}: {violation}");
     }
     for (seed, _) in totals.failures.iter().take(args.show) {
-        print_failure(run_seed(*seed, Options { trace: true, clock_reads: false }));
+        print_failure(run_seed(
+            *seed,
+            Options {
+                trace: true,
+                clock_reads: false,
+            },
+        ));
     }
     match (args.expect_violation, totals.failures.first()) {
         (true, Some((seed, violation))) => {
             let tried = seed - args.from + 1;
-            println!(
-                "caught: first violating seed {seed} ({tried} seeds) — {violation}"
-            );
+            println!("caught: first violating seed {seed} ({tried} seeds) — {violation}");
             ExitCode::SUCCESS
         }
         (true, None) => {
@@ -157,7 +161,11 @@ fn replay(seed: u64, clock_reads: bool) -> ExitCode {
         }
         println!("seed {seed}: every invariant holds ({} jobs)", report.jobs);
     }
-    if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn print_failure(report: ScheduleReport) {
