@@ -381,7 +381,7 @@ impl InstanceStore for SimStore {
             Kind::Read,
             "-",
             self.inner.recently_changed(since_ms, until_ms),
-            |result| show(result),
+            show,
         )
         .await
     }

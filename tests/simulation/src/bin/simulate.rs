@@ -82,7 +82,7 @@ fn main() -> ExitCode {
     for report in reports {
         done += 1;
         totals.add(&report);
-        if interactive || done % 1000 == 0 || done == args.seeds {
+        if interactive || done.is_multiple_of(1000) || done == args.seeds {
             progress(done, args.seeds, &totals, started);
         }
     }
