@@ -177,7 +177,8 @@ pub fn judge(instance: &InstanceStatus, task: Option<&TaskView<'_>>, tap: Tap<'_
         Some(_) => task.is_some_and(|task| task.accepted == Some(tap.action)),
         None => tap.custom_already_accepted,
     };
-    if duplicate {
+    // The mutant never recognises a repeated decision.
+    if duplicate && cfg!(not(feature = "mutant-skip-duplicate-check")) {
         return Judgement::Duplicate;
     }
     if let Some(task) = task

@@ -404,6 +404,20 @@ async fn scripted_sequences_answer_alike() {
         CardChange::Sent { message_id: None },
     );
     assert_eq!(pair.both(sent).await, Answer::Flag(true));
+    // A send's answer does not replace the id a callback from the card told.
+    let sent_with_id = Op::ChangeCard(
+        id.clone(),
+        key.clone(),
+        CardChange::Sent {
+            message_id: Some(MessageId::from(1u64)),
+        },
+    );
+    assert_eq!(pair.both(sent_with_id).await, Answer::Flag(true));
+    let records = pair.same_records(&id).await;
+    assert_eq!(
+        records.cards[0].message_id,
+        Some(MessageId::from(7234567890123456789u64))
+    );
     let claim_card = |at_seq: u64, owner: &str, now: u64| {
         Op::ChangeCard(
             id.clone(),
@@ -475,6 +489,55 @@ async fn scripted_sequences_answer_alike() {
         },
     );
     assert_eq!(pair.both(approved_again).await, Answer::Flag(false));
+    // An update whose outcome is unknown releases the claim and forgets the card's status, so
+    // the card is set again.
+    let claim_at = |owner: &str, target: CardStatus, now: u64| {
+        Op::ChangeCard(
+            id.clone(),
+            key.clone(),
+            CardChange::Claim {
+                at_seq: 2,
+                target,
+                lease: lease(owner, now + 100),
+                now_ms: now,
+            },
+        )
+    };
+    assert_eq!(
+        pair.both(claim_at("exec-c", CardStatus::Cancelled, START + 600))
+            .await,
+        Answer::Flag(true)
+    );
+    let unsettle = |owner: &str| {
+        Op::ChangeCard(
+            id.clone(),
+            key.clone(),
+            CardChange::Unsettle {
+                owner: owner.to_owned(),
+            },
+        )
+    };
+    assert_eq!(pair.both(unsettle("exec-b")).await, Answer::Flag(false));
+    assert_eq!(pair.both(unsettle("exec-c")).await, Answer::Flag(true));
+    pair.same_records(&id).await;
+    let records = pair.memory.load(&id).await.unwrap();
+    let card = records
+        .cards
+        .iter()
+        .find(|card| card.card_key == key)
+        .unwrap();
+    assert!(card.status.is_none() && card.claim.is_none(), "{card:?}");
+    assert_eq!(
+        pair.both(claim_at("exec-a", CardStatus::Approved, START + 650))
+            .await,
+        Answer::Flag(true),
+        "a card of unknown status is set again, even to the status it last had"
+    );
+    assert_eq!(
+        pair.both(settle("exec-a", Some(CardStatus::Approved), None))
+            .await,
+        Answer::Flag(true)
+    );
     assert_eq!(
         pair.both(Op::ChangeCard(
             id.clone(),
@@ -639,7 +702,7 @@ async fn random_sequences_answer_alike() {
             let owner = format!("exec-{}", rng.random_range(0..3));
             let delivery_id = format!("d-{}", rng.random_range(0..6));
             let key = format!("card-{}", rng.random_range(0..3));
-            let op = match rng.random_range(0..10) {
+            let op = match rng.random_range(0..11) {
                 0 => Op::Commit(Box::new(Commit {
                     instance_id: id.clone(),
                     at_seq,
@@ -704,7 +767,8 @@ async fn random_sequences_answer_alike() {
                         refused: None,
                     },
                 ),
-                8 => Op::ClaimPush(id.clone(), lease(&owner, now + 300), now),
+                8 => Op::ChangeCard(id.clone(), key, CardChange::Unsettle { owner }),
+                9 => Op::ClaimPush(id.clone(), lease(&owner, now + 300), now),
                 _ => Op::ReleasePush(id.clone(), owner, at_seq),
             };
             if pair.both(op).await == Answer::Conflict {

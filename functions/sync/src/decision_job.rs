@@ -207,12 +207,15 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
                     Ok(PushOutcome::Nothing) => self.progress.pushed = true,
                     Err(error) => failure = Some(error),
                 }
+                // Cards left to another execution's claim are done only once it settles them:
+                // a later execution of this delivery looks again.
                 match cards {
-                    Ok(()) => self.progress.card_done = true,
+                    Ok(complete) => self.progress.card_done = complete,
                     Err(error) => failure = failure.or(Some(error)),
                 }
             }
             Verdict::Accepted { .. } => {
+                self.finish_unpushed(&records).await?;
                 if let Some(message_id) = &self.target.message_id
                     && !self.progress.card_done
                 {
@@ -230,9 +233,10 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
                 self.progress.card_done = true;
             }
             Verdict::Duplicate { .. } | Verdict::Refused { .. } => {
+                self.finish_unpushed(&records).await?;
                 if !self.progress.card_done {
                     let deadline = self.deadline;
-                    sync_cards(
+                    self.progress.card_done = sync_cards(
                         self.service,
                         records.clone(),
                         self.lease,
@@ -241,7 +245,6 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
                         &mut self.cards,
                     )
                     .await?;
-                    self.progress.card_done = true;
                 }
             }
             Verdict::Forwarded { .. } => {
@@ -252,6 +255,8 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
         if !self.progress.published
             && let Some(event) = event(&records, self.target, delivery)
         {
+            // The mutant records the event as published before publishing it.
+            self.progress.published |= cfg!(feature = "mutant-publish-early");
             publish(self.service, &event).await?;
             self.progress.published = true;
         }
@@ -259,12 +264,33 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
         failure.map_or(Ok(effect), Err)
     }
 
+    /// Pushes the instance when the state the decision was judged against never reached Feishu
+    /// (the job that wrote it died before pushing), as a stale instance job does: a decision
+    /// that changes nothing still leaves Feishu showing the state it was judged on.
+    async fn finish_unpushed(&mut self, records: &InstanceRecords) -> Result<(), SyncError> {
+        if records
+            .head
+            .as_ref()
+            .is_some_and(|head| head.pushed_seq < head.seq)
+        {
+            push_latest(
+                self.service,
+                records.clone(),
+                self.lease,
+                self.deadline,
+                &mut self.calls,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Pushes the derived instance and brings the cards to their tasks' state: at the same time,
     /// or one after the other ([`FeishuCalls`]).
     async fn push_and_sync_cards(
         &mut self,
         records: &InstanceRecords,
-    ) -> (Result<PushOutcome, SyncError>, Result<(), SyncError>) {
+    ) -> (Result<PushOutcome, SyncError>, Result<bool, SyncError>) {
         let (service, lease, deadline) = (self.service, self.lease, self.deadline);
         let mut push_calls = Vec::new();
         let mut card_calls = Vec::new();
@@ -280,7 +306,7 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
         };
         let sync = async {
             if already_carded {
-                Ok(())
+                Ok(true)
             } else {
                 sync_cards(
                     service,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use feishu_bridge::client::CallCollector;
 use feishu_bridge::ids::MessageId;
+use feishu_bridge::lifecycle;
 use feishu_bridge::models::CallbackEndpoint;
 use feishu_bridge::models::instance::ExternalInstance;
 use feishu_bridge::models::message::{CardStatus, UpdateMessageRequest};
@@ -19,7 +20,7 @@ use tokio::time::Instant;
 use crate::cards::{card_uuid, todo_card, wants_card};
 use crate::error::SyncError;
 use crate::events::{BridgeEvent, EventPublisher};
-use crate::plan::{CardUpdate, card_updates};
+use crate::plan::{CardUpdate, card_updates, cards_claimed};
 use crate::service::SyncService;
 use crate::summary::{
     FeishuCall, SEND_MESSAGE_API, SYNC_INSTANCE_API, SentCard, UPDATE_MESSAGE_API, UpdatedCard,
@@ -132,6 +133,8 @@ where
             .await?
         {
             PushRelease::Released | PushRelease::Lost => return Ok(pushed),
+            // The mutant never pushes again after the instance moved under its push.
+            PushRelease::Moved if cfg!(feature = "mutant-no-repush") => return Ok(pushed),
             PushRelease::Moved => {
                 tracing::info!(
                     seq,
@@ -161,8 +164,11 @@ where
 /// Brings every card of the instance to the status the lifecycle gives its task and instance,
 /// each once: a card is claimed (only while the head is where its target was derived) before
 /// Feishu is called, and its new status recorded after. A card Feishu refuses for good is
-/// recorded as such and not tried again; a transient failure releases the claim and fails the
-/// job. If the head moved meanwhile, the cards are brought to the newer state too.
+/// recorded as such and not tried again; a transient failure releases the claim with the card's
+/// status unknown and fails the job, so the card is set again; an outcome that could not be
+/// recorded fails the job and leaves the claim to run out (the status is then unknown too). If the head moved meanwhile, the cards are brought to the newer state
+/// too. Returns whether this execution saw every card to its state: `false` when it left a card
+/// to a claim another execution held (which may die before settling it).
 pub(crate) async fn sync_cards<S, P>(
     service: &SyncService<S, P>,
     mut records: InstanceRecords,
@@ -170,16 +176,18 @@ pub(crate) async fn sync_cards<S, P>(
     deadline: Instant,
     calls: &mut Vec<FeishuCall>,
     updated: &mut Vec<UpdatedCard>,
-) -> Result<(), SyncError>
+) -> Result<bool, SyncError>
 where
     S: InstanceStore,
 {
     let instance_id = records.instance_id.clone();
     let policy = service.settings.instance_status_policy;
+    let mut complete = true;
     for _ in 0..MAX_CARD_ROUNDS {
         let seq = records.seq();
         let now_ms = service.clock.now().as_millis();
         let mut claimed_any = false;
+        complete &= !cards_claimed(&records, now_ms);
         for update in card_updates(&records, policy, now_ms) {
             let claim = CardChange::Claim {
                 at_seq: seq,
@@ -193,6 +201,7 @@ where
                 .await?
             {
                 // Claimed by another execution (which will finish it), or the head moved.
+                complete = false;
                 continue;
             }
             claimed_any = true;
@@ -208,7 +217,7 @@ where
             .await?;
         }
         if !claimed_any {
-            return Ok(());
+            return Ok(complete);
         }
         let head_seq = service
             .store
@@ -216,11 +225,11 @@ where
             .await?
             .map_or(0, |head| head.seq);
         if head_seq == seq {
-            return Ok(());
+            return Ok(complete);
         }
         records = service.store.load(&instance_id).await?;
     }
-    Ok(())
+    Ok(complete)
 }
 
 /// Sets one claimed card's status in Feishu and records the outcome.
@@ -237,19 +246,18 @@ where
     S: InstanceStore,
 {
     let result = update_card(service, &update.message_id, update.status.clone(), deadline).await;
-    let (settlement, outcome) = match result {
+    let settlement = match result {
         Ok(call) => {
             calls.push(call);
             updated.push(UpdatedCard {
                 message_id: update.message_id.clone(),
                 status: update.status.clone(),
             });
-            let settle = CardChange::Settle {
+            CardChange::Settle {
                 owner: lease.owner.clone(),
                 status: Some(update.status.clone()),
                 refused: None,
-            };
-            (settle, Ok(()))
+            }
         }
         Err(SyncError::Feishu {
             api,
@@ -262,41 +270,46 @@ where
                 "Feishu refused the bot card update; it is not tried again"
             );
             calls.push(FeishuCall::failed(api, target, &source));
-            let settle = CardChange::Settle {
+            CardChange::Settle {
                 owner: lease.owner.clone(),
                 status: None,
                 refused: Some(RefusedCardUpdate {
                     status: update.status.clone(),
                     code: source.code(),
                 }),
-            };
-            (settle, Ok(()))
+            }
         }
+        // Feishu may have applied the update (an answer lost): the card's status is unknown,
+        // and the job fails so that it is set again. Unrecorded, the claim runs out instead.
         Err(error) => {
-            let release = CardChange::Settle {
+            let unsettle = CardChange::Unsettle {
                 owner: lease.owner.clone(),
-                status: None,
-                refused: None,
             };
-            (release, Err(error))
+            if let Err(store_error) = service
+                .store
+                .change_card(instance_id, &update.card_key, &unsettle)
+                .await
+            {
+                tracing::warn!(error = %store_error, "could not release the card's claim; it runs out");
+            }
+            return Err(error);
         }
     };
-    if let Err(error) = service
+    // Unrecorded, the card's status is unknown once the claim runs out: the job fails, and
+    // Lambda's retry sets the card again.
+    service
         .store
         .change_card(instance_id, &update.card_key, &settlement)
-        .await
-    {
-        tracing::warn!(%error, "could not record the card's status; its claim runs out");
-    }
-    outcome
+        .await?;
+    Ok(())
 }
 
-/// Sends a template-1008 card to each pending task (as derived) with an approver and no card
-/// for its current version, and records each. A card is recorded (without its id) before it is
-/// sent; when a send is repeated — by a retried job, or by the client after a lost answer — an
-/// earlier attempt may have delivered the card, and Feishu answers a repeated `uuid` with the
-/// first id, no id, or a new one: the answer's id is not trusted, and the card stays without one
-/// until a callback from it tells it.
+/// Sends a template-1008 card to each pending task (as derived) of a pending instance with an
+/// approver and no card for its current version, and records each. A card is recorded (without
+/// its id) before it is sent; when a send is repeated — by a retried job, or by the client after
+/// a lost answer — an earlier attempt may have delivered the card, and Feishu answers a repeated
+/// `uuid` with the first id, no id, or a new one: the answer's id is not trusted, and the card
+/// stays without one until a callback from it tells it.
 pub(crate) async fn send_cards<S, P>(
     service: &SyncService<S, P>,
     records: &InstanceRecords,
@@ -313,6 +326,10 @@ where
     let Some(base) = &records.base else {
         return Ok(());
     };
+    // A final instance takes no decisions: its pending tasks get no card.
+    if lifecycle::is_final(&instance.status) {
+        return Ok(());
+    }
     let expires_at = records.head.as_ref().and_then(|head| head.expires_at);
     let mut wanted = Vec::new();
     for task in instance.task_list.iter().filter(|task| wants_card(task)) {

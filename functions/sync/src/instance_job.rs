@@ -3,7 +3,8 @@
 //! The instance is checked ([`ExternalInstance::validate`]) and must be whole (`update_mode`
 //! `REPLACE` or absent), since it is the base every later push is derived from. A job whose
 //! `update_time` is not newer than the company's last accepted version is stale: nothing is
-//! written or pushed (only what an earlier attempt left undone is finished). Otherwise the
+//! written, and the latest state is pushed again (a retry cannot tell whether its first push
+//! landed behind a later one). Otherwise the
 //! instance becomes the new base at the next position; the derived instance (the base with the
 //! decisions it has not seen yet) is pushed while every bot card is brought to the state of its
 //! task; `reopen` gives the named tasks a new version, which takes a new decision.
@@ -82,19 +83,15 @@ where
         calls: Vec::new(),
     };
     if let Some(company_version) = stale {
-        tracing::info!(%company_version, update_time = %instance.update_time, "instance job is stale; not pushed");
+        tracing::info!(%company_version, update_time = %instance.update_time, "instance job is stale; the latest state is pushed");
         summary.outcome = InstanceOutcome::Stale;
     }
-    // A stale job (e.g. a retry) still finishes a push an earlier attempt left undone.
-    let unpushed = records
-        .head
-        .as_ref()
-        .is_some_and(|head| head.pushed_seq < head.seq);
+    // A stale job pushes the latest state too: it may be a retry of a job whose first attempt
+    // died after its push landed behind a later one (nothing recorded tells), and an earlier
+    // attempt may have left the push undone. `REPLACE` with the head's version is harmless.
     let mut push_calls = Vec::new();
     let push = async {
-        if stale.is_none() || unpushed {
-            push_latest(service, records.clone(), &lease, deadline, &mut push_calls).await?;
-        }
+        push_latest(service, records.clone(), &lease, deadline, &mut push_calls).await?;
         Ok::<_, SyncError>(())
     };
     let mut card_calls = Vec::new();
@@ -121,6 +118,20 @@ where
             &mut summary.cards_sent,
         )
         .await?;
+        if !summary.cards_sent.is_empty() {
+            // A decision accepted (or a newer instance stored) while the cards were on their way
+            // found them without an id and left them: bring them to their tasks' state now.
+            let latest = service.store.load(&summary.instance_id).await?;
+            sync_cards(
+                service,
+                latest,
+                &lease,
+                deadline,
+                &mut summary.calls,
+                &mut summary.cards_updated,
+            )
+            .await?;
+        }
     }
     settle_expiry(service, &records).await?;
     Ok(summary)

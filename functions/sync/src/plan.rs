@@ -361,7 +361,8 @@ pub struct CardUpdate {
 
 /// The cards of `records` that do not show what the lifecycle gives their task and instance
 /// ([`lifecycle::card_target`]): neither updated to it, nor refused it by Feishu for good, nor
-/// being updated by an execution holding a live claim at `now_ms`. Cards with no known message id
+/// being updated by an execution holding a live claim at `now_ms`. A card whose claim ran out
+/// unsettled shows an unknown status, so it is updated again. Cards with no known message id
 /// cannot be updated and are left out.
 pub fn card_updates(
     records: &InstanceRecords,
@@ -385,11 +386,15 @@ pub fn card_updates(
             }
             let task = derived.task(&card.task_id).map(|task| &task.status);
             let target = lifecycle::card_target(status, task)?;
-            let settled = card.status.as_ref() == Some(&target)
-                || card
-                    .refused
-                    .as_ref()
-                    .is_some_and(|refused| refused.status == target);
+            // A claim that ran out was never settled: its holder may have changed the card in
+            // Feishu without recording it, so what the card shows is unknown.
+            let unknown = card.claim.is_some();
+            let settled = !unknown
+                && (card.status.as_ref() == Some(&target)
+                    || card
+                        .refused
+                        .as_ref()
+                        .is_some_and(|refused| refused.status == target));
             (!settled).then(|| CardUpdate {
                 card_key: card.card_key.clone(),
                 message_id,
@@ -397,6 +402,18 @@ pub fn card_updates(
             })
         })
         .collect()
+}
+
+/// Whether some execution holds a live claim at `now_ms` on one of the cards: it updates the
+/// card, unless it dies first.
+pub fn cards_claimed(records: &InstanceRecords, now_ms: u64) -> bool {
+    records.cards.iter().any(|card| {
+        card.message_id.is_some()
+            && card
+                .claim
+                .as_ref()
+                .is_some_and(|claim| claim.is_live(now_ms))
+    })
 }
 
 /// Whether a delivery's verdict changed the instance (so a push must carry it).
@@ -796,6 +813,23 @@ mod tests {
                 ("ccc".to_owned(), CardStatus::Cancelled)
             ]
         );
+    }
+
+    #[test]
+    fn a_card_whose_claim_ran_out_unsettled_is_updated_again() {
+        let mut records = with_base(&instance(START, "PENDING", &[("t1", "PENDING")]), &[]);
+        decide(&mut records, &job("t1", "APPROVE", "u-t1", "d1"));
+        let mut card = card("a", "t1", Some(CardStatus::Approved));
+        card.claim = Some(Lease {
+            owner: "died".to_owned(),
+            until: NOW - 1,
+        });
+        records.cards = vec![card];
+        let updates = card_updates(&records, InstanceStatusPolicy::Derive, NOW);
+        assert_eq!(updates.len(), 1, "its holder may have set it to anything");
+        assert_eq!(updates[0].status, CardStatus::Approved);
+        records.cards[0].claim = None;
+        assert!(card_updates(&records, InstanceStatusPolicy::Derive, NOW).is_empty());
     }
 
     #[test]

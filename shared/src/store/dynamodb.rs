@@ -493,10 +493,24 @@ impl InstanceStore for DynamoDbStore {
                 self.update(key, &expression, "#claim.#owner = :owner", &names, values)
                     .await
             }
+            CardChange::Unsettle { owner } => {
+                self.update(
+                    key,
+                    "REMOVE #claim, #status",
+                    "#claim.#owner = :owner",
+                    &[
+                        ("#claim", "claim"),
+                        ("#owner", "owner"),
+                        ("#status", "status"),
+                    ],
+                    vec![(":owner", s(owner))],
+                )
+                .await
+            }
             CardChange::Sent { message_id } => {
                 let (expression, mut values) = match message_id {
                     Some(id) => (
-                        "SET sent = :true, message_id = :id",
+                        "SET sent = :true, message_id = if_not_exists(message_id, :id)",
                         vec![(":id", s(id.as_str()))],
                     ),
                     None => ("SET sent = :true", Vec::new()),

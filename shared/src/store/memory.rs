@@ -77,10 +77,13 @@ impl InstanceStore for InMemoryStore {
             .instances
             .entry(id.to_owned())
             .or_insert_with(|| InstanceRecords::empty(id));
-        if commit.head.is_some() && records.seq() != commit.at_seq {
+        // The mutant drops the conditions of a commit that writes an accepted decision.
+        let conditional =
+            cfg!(not(feature = "mutant-decision-write-unconditional")) || commit.decision.is_none();
+        if conditional && commit.head.is_some() && records.seq() != commit.at_seq {
             return Err(conflict(id));
         }
-        if let Some(decision) = &commit.decision {
+        if let Some(decision) = commit.decision.as_ref().filter(|_| conditional) {
             let exists = records.decisions.iter().any(|stored| {
                 stored.task_id == decision.task_id && stored.task_version == decision.task_version
             });
@@ -217,9 +220,18 @@ impl InstanceStore for InMemoryStore {
                 }
                 card.claim = None;
             }
+            CardChange::Unsettle { owner } => {
+                if card.claim.as_ref().is_none_or(|held| held.owner != *owner) {
+                    return Ok(false);
+                }
+                card.status = None;
+                card.claim = None;
+            }
             CardChange::Sent { message_id } => {
                 card.sent = true;
-                if message_id.is_some() {
+                // An id a callback from the card told is the card's own: a send's answer (which
+                // a repeated uuid may fill with another id) does not replace it.
+                if card.message_id.is_none() {
                     card.message_id.clone_from(message_id);
                 }
             }

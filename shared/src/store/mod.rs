@@ -100,7 +100,14 @@ pub enum CardChange {
         /// The status Feishu refused for good, if it did.
         refused: Option<RefusedCardUpdate>,
     },
-    /// Feishu answered a send of the card with success (and, when trusted, its message id).
+    /// Release the claim of `owner` after an update whose outcome is unknown (Feishu failed
+    /// transiently, and may have applied it): the card's status is unknown, so it is set again.
+    Unsettle {
+        /// The claim's owner.
+        owner: String,
+    },
+    /// Feishu answered a send of the card with success (and, when trusted, its message id,
+    /// which does not replace one a callback from the card already told).
     Sent {
         /// The message id, when the answer's id can be trusted.
         message_id: Option<MessageId>,

@@ -7,13 +7,16 @@ use std::time::Duration;
 use approval_sync::events::{
     BridgeEvent, DecisionEvent, EventPublisher, PublishError, RefusedEvent,
 };
-use approval_sync::plan::{InstanceStep, PlanContext, plan_instance};
+use approval_sync::plan::{
+    DecisionStep, InstanceStep, PlanContext, Target, plan_decision, plan_instance,
+};
 use approval_sync::{
     InstanceStatusPolicy, SyncError, SyncService, SyncSettings, SyncSummary, handle_job, parse_job,
 };
 use feishu_bridge::client::{ClientConfig, FeishuClient, RetryPolicy};
 use feishu_bridge::clock::SystemClock;
 use feishu_bridge::ids::MessageId;
+use feishu_bridge::job::{DecisionJob, SyncJob};
 use feishu_bridge::models::instance::ExternalInstance;
 use feishu_bridge::models::time::UnixMillis;
 use feishu_bridge::secrets::{CredentialSource, Credentials, Secret};
@@ -256,7 +259,7 @@ pub fn instance_json(instance_id: &str, update_time: u64, tasks: &[(&str, &str)]
 }
 
 /// Stores `instance` as the company's base, as an earlier instance job would have, without
-/// calling Feishu.
+/// calling Feishu (recorded as pushed, as that job would have left it).
 pub async fn seed<S: InstanceStore>(
     service: &SyncService<S, RecordingPublisher>,
     instance: ExternalInstance,
@@ -274,7 +277,26 @@ pub async fn seed<S: InstanceStore>(
         tombstone_ttl: service.settings().tombstone_ttl,
     };
     match plan_instance(&records, &instance, &[], &ctx) {
-        InstanceStep::Commit(commit) => store.commit(&commit).await.unwrap(),
+        InstanceStep::Commit(commit) => {
+            store.commit(&commit).await.unwrap();
+            // As if the seeding job pushed it: take the push lease, let go at its position.
+            let seq = commit.head.as_ref().map_or(0, |head| head.seq);
+            let pusher = Lease {
+                owner: "seed".to_owned(),
+                until: u64::MAX,
+            };
+            let now_ms = UnixMillis::now().as_millis();
+            assert!(
+                store
+                    .claim_push(&instance.instance_id, &pusher, now_ms)
+                    .await
+                    .unwrap()
+            );
+            store
+                .release_push(&instance.instance_id, "seed", seq)
+                .await
+                .unwrap();
+        }
         InstanceStep::Stale { .. } => panic!("seeded a stale instance"),
     }
 }
@@ -331,17 +353,63 @@ pub fn millis(value: &Value) -> u64 {
 }
 
 /// An in-memory store in which the company's system stores a newer instance while a job's
-/// push is on its way: just before the job lets go of the push lease.
+/// push is on its way: just before the job lets go of the push lease. It can also accept an
+/// approver's decision while a bot card is on its way to Feishu.
 #[derive(Debug, Default)]
 pub struct InterloperStore {
     inner: InMemoryStore,
     newer: Mutex<Option<ExternalInstance>>,
+    decision: Mutex<Option<DecisionJob>>,
+    settle_fails: Mutex<bool>,
 }
 
 impl InterloperStore {
     /// Commits `instance` as the new base right before the next push lease is released.
     pub fn during_the_next_push(&self, instance: ExternalInstance) {
         *self.newer.lock().unwrap() = Some(instance);
+    }
+
+    /// Accepts decision `job` (given as a job's JSON, on `instance_id` + `task_id`) right before
+    /// the next card send is recorded: after the card was sent, before its id is stored.
+    pub fn before_next_card_sent(&self, job: Value) {
+        match parse_job(job).unwrap() {
+            SyncJob::Decision(job) => *self.decision.lock().unwrap() = Some(job),
+            other => panic!("not a decision: {other:?}"),
+        }
+    }
+
+    /// The next write of a card update's outcome fails (the store is unavailable).
+    pub fn fail_next_settle(&self) {
+        *self.settle_fails.lock().unwrap() = true;
+    }
+
+    /// Accepts the pending decision, if any.
+    async fn accept_pending_decision(&self, instance_id: &str) {
+        let Some(job) = self.decision.lock().unwrap().take() else {
+            return;
+        };
+        let records = self.inner.load(instance_id).await.unwrap();
+        let target = Target {
+            records_id: instance_id.to_owned(),
+            instance_id: Some(instance_id.to_owned()),
+            task_id: job.decision.task_id.clone(),
+            message_id: None,
+        };
+        let ctx = PlanContext {
+            now: UnixMillis::now(),
+            lease: Lease {
+                owner: "approver".to_owned(),
+                until: 0,
+            },
+            policy: InstanceStatusPolicy::Derive,
+            record_ttl: Duration::from_secs(60),
+            tombstone_ttl: Duration::from_secs(60),
+        };
+        let delivery = job.delivery_id.clone().unwrap_or_default();
+        match plan_decision(&records, &job, &target, &delivery, &ctx) {
+            DecisionStep::Commit(commit) => self.inner.commit(&commit).await.unwrap(),
+            other => panic!("the decision was not judged: {other:?}"),
+        }
     }
 }
 
@@ -392,6 +460,14 @@ impl InstanceStore for InterloperStore {
         card_key: &str,
         change: &CardChange,
     ) -> Result<bool, StoreError> {
+        if matches!(change, CardChange::Sent { .. }) {
+            self.accept_pending_decision(instance_id).await;
+        }
+        if matches!(change, CardChange::Settle { .. })
+            && std::mem::take(&mut *self.settle_fails.lock().unwrap())
+        {
+            return Err(StoreError::Unavailable("throttled".to_owned()));
+        }
         self.inner.change_card(instance_id, card_key, change).await
     }
 

@@ -8,4 +8,5 @@ mod instance;
 mod lifecycle;
 mod reconcile;
 mod repeated_sends;
+mod simulated;
 mod two_writers;
