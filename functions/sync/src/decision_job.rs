@@ -14,6 +14,8 @@
 //!    action's status. Then the event: `Approval Decision` for accepted and forwarded decisions,
 //!    `Approval Decision Refused` for refusals — published even when Feishu refused the push, in
 //!    which case the job then fails with Feishu's answer (Lambda's retry only pushes again).
+//!    A card another execution holds claimed is waited for (settled, or its claim run out and
+//!    taken over); past the deadline the job fails with `CardsInFlight` and its retry looks again.
 
 use feishu_bridge::callback::ApprovalDecision;
 use feishu_bridge::card_context::CardContext;
@@ -33,7 +35,7 @@ use crate::effects::{
 use crate::error::SyncError;
 use crate::events::{BridgeEvent, DecisionEvent, EventPublisher, RefusedEvent, SCHEMA_VERSION};
 use crate::plan::{DecisionStep, Target, delivery_id, needs_push, plan_decision};
-use crate::service::{Deadlines, Step, SyncService};
+use crate::service::{Deadlines, LEASE_POLL, Step, SyncService};
 use crate::summary::{
     DecisionOutcome, DecisionSummary, FeishuCall, InstanceEffect, Refusal, UpdatedCard,
 };
@@ -260,8 +262,40 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
             publish(self.service, &event).await?;
             self.progress.published = true;
         }
+        if failure.is_none() && !self.progress.card_done && syncs_cards(&delivery.verdict) {
+            self.await_claimed_cards().await?;
+        }
         settle_expiry(self.service, &records).await?;
         failure.map_or(Ok(effect), Err)
+    }
+
+    /// Cards were left to another execution's claim: waits for it to settle them — or for its
+    /// claim to run out (a dead execution), then sets them itself — polling as for a delivery's
+    /// lease. Fails retryably when the deadline comes first, so Lambda's retry looks again and
+    /// no card is left behind by an execution that died holding its claim.
+    async fn await_claimed_cards(&mut self) -> Result<(), SyncError> {
+        let instance_id = &self.target.records_id;
+        loop {
+            if Instant::now() + LEASE_POLL >= self.deadline {
+                return Err(SyncError::CardsInFlight {
+                    instance_id: instance_id.clone(),
+                });
+            }
+            tokio::time::sleep(LEASE_POLL).await;
+            let records = self.service.store.load(instance_id).await?;
+            self.progress.card_done = sync_cards(
+                self.service,
+                records,
+                self.lease,
+                self.deadline,
+                &mut self.calls,
+                &mut self.cards,
+            )
+            .await?;
+            if self.progress.card_done {
+                return Ok(());
+            }
+        }
     }
 
     /// Pushes the instance when the state the decision was judged against never reached Feishu
@@ -356,6 +390,12 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
         self.progress.card_done = true;
         Ok(())
     }
+}
+
+/// Whether carrying out `verdict` brings every card of the instance to its task's state (and so
+/// must see the cards another execution claimed settled).
+fn syncs_cards(verdict: &Verdict) -> bool {
+    needs_push(verdict) || matches!(verdict, Verdict::Duplicate { .. } | Verdict::Refused { .. })
 }
 
 /// The event for a delivery's verdict: accepted and forwarded decisions, refusals. Duplicates

@@ -48,6 +48,13 @@ pub enum SyncError {
         /// The delivery.
         delivery_id: String,
     },
+    /// Another execution held the claim of a bot card this decision's state must reach past
+    /// this job's deadline; a later retry finds the card settled or the claim run out.
+    #[error("another execution is still updating the bot cards of instance {instance_id}")]
+    CardsInFlight {
+        /// The instance whose cards are claimed.
+        instance_id: String,
+    },
     /// The job's deadline (its budget, or the invocation's remaining time) passed.
     #[error("the job did not finish within its deadline of {0:?}")]
     DeadlineExceeded(std::time::Duration),
@@ -86,6 +93,7 @@ impl SyncError {
                 "StoreConflict"
             }
             Self::DecisionInFlight { .. } => "DecisionInFlight",
+            Self::CardsInFlight { .. } => "CardsInFlight",
             Self::DeadlineExceeded(_) => "DeadlineExceeded",
             Self::Store(StoreError::Unavailable(_)) => "StoreUnavailable",
             Self::Store(StoreError::Corrupt { .. }) => "StoreCorrupt",
@@ -107,6 +115,7 @@ impl SyncError {
             Self::Store(_)
             | Self::TooManyConflicts { .. }
             | Self::DecisionInFlight { .. }
+            | Self::CardsInFlight { .. }
             | Self::DeadlineExceeded(_)
             | Self::Publish(_)
             | Self::Credentials(_) => true,

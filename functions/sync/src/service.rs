@@ -21,7 +21,7 @@ use crate::plan::PlanContext;
 pub const MAX_WRITE_ATTEMPTS: u32 = 25;
 
 /// How often an execution waiting for another one's lease looks again.
-const LEASE_POLL: Duration = Duration::from_millis(100);
+pub(crate) const LEASE_POLL: Duration = Duration::from_millis(100);
 
 /// Everything a job needs: one Feishu client, the app credentials (for bot cards), the instance
 /// store, the event publisher, a clock and the settings. Built once per process.

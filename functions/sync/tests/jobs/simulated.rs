@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use approval_sync::plan::{InstanceStep, PlanContext, plan_instance};
+use approval_sync::{handle_job, parse_job};
 use feishu_bridge::models::instance::ExternalInstance;
 use feishu_bridge::models::message::CardStatus;
 use feishu_bridge::models::time::UnixMillis;
@@ -216,13 +217,69 @@ async fn a_card_update_whose_outcome_cannot_be_recorded_fails_the_job() {
 /// before settling it; a second delivery of the same decision found the card claimed, left it
 /// to the claimer and recorded the delivery's card work as done, so the claimer's retry skipped
 /// it and the card never followed. A delivery now records its card work done only when no card
-/// was left to another execution's claim.
+/// was left to another execution's claim — and waits for that claim: a claim that outlives the
+/// job's deadline fails the job retryably (`CardsInFlight`) …
 #[tokio::test]
-async fn a_card_left_to_another_executions_claim_is_not_recorded_as_done() {
+async fn a_card_claimed_past_the_deadline_fails_the_job_for_a_retry() {
     let server = feishu().await;
     let service = service(&server);
-    run(
+    let claimed = card_claimed_by_a_dead_execution(&service, Duration::from_secs(60)).await;
+    let job = tap("t1", "APPROVE");
+    let invocation_ends =
+        Instant::now() + service.settings().deadline_margin + Duration::from_secs(1);
+
+    let error = handle_job(
+        parse_job(job.clone()).unwrap(),
         &service,
+        Some(invocation_ends),
+    )
+    .await
+    .unwrap_err();
+
+    assert_eq!(error.error_type(), "CardsInFlight");
+    assert!(error.is_retryable());
+    assert!(
+        bodies(&server, UPDATE_PATH).await.is_empty(),
+        "the card is claimed"
+    );
+    let delivery_id = job["delivery_id"].as_str().unwrap();
+    let records = service.store().load("i-1").await.unwrap();
+    let delivery = records.delivery(delivery_id).unwrap();
+    assert!(delivery.pushed && delivery.published);
+    assert!(
+        !delivery.card_done,
+        "a later execution of the delivery looks again"
+    );
+    let card = records.cards.iter().find(|card| card.card_key == claimed);
+    assert!(
+        card.unwrap().claim.is_some(),
+        "the dead execution's claim is untouched"
+    );
+}
+
+/// … and a claim that runs out while the job waits is taken over: the job sets the card itself.
+#[tokio::test]
+async fn a_card_claim_that_runs_out_is_taken_over_by_the_waiting_job() {
+    let server = feishu().await;
+    let service = service(&server);
+    card_claimed_by_a_dead_execution(&service, Duration::from_millis(300)).await;
+    let job = tap("t1", "APPROVE");
+
+    run(&service, job.clone()).await.unwrap();
+
+    let updates = bodies(&server, UPDATE_PATH).await;
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!(updates[0]["status"], "APPROVED");
+    let delivery_id = job["delivery_id"].as_str().unwrap();
+    let records = service.store().load("i-1").await.unwrap();
+    assert!(records.delivery(delivery_id).unwrap().is_finished());
+}
+
+/// Sends `i-1`'s card to `t1`, then claims it for an execution that dies holding the claim for
+/// `lease`; returns the card's key.
+async fn card_claimed_by_a_dead_execution(service: &Service, lease: Duration) -> String {
+    run(
+        service,
         instance_job(START, "PENDING", &[("t1", "PENDING")], true),
     )
     .await
@@ -235,30 +292,11 @@ async fn a_card_left_to_another_executions_claim_is_not_recorded_as_done() {
         target: CardStatus::Approved,
         lease: Lease {
             owner: "died".to_owned(),
-            until: now + 60_000,
+            until: now + u64::try_from(lease.as_millis()).unwrap(),
         },
         now_ms: now,
     };
-    assert!(
-        store
-            .change_card("i-1", &records.cards[0].card_key, &claim)
-            .await
-            .unwrap()
-    );
-    let job = tap("t1", "APPROVE");
-
-    run(&service, job.clone()).await.unwrap();
-
-    assert!(
-        bodies(&server, UPDATE_PATH).await.is_empty(),
-        "the card is claimed"
-    );
-    let delivery_id = job["delivery_id"].as_str().unwrap();
-    let records = store.load("i-1").await.unwrap();
-    let delivery = records.delivery(delivery_id).unwrap();
-    assert!(delivery.pushed && delivery.published);
-    assert!(
-        !delivery.card_done,
-        "a later execution of the delivery looks again"
-    );
+    let card_key = records.cards[0].card_key.clone();
+    assert!(store.change_card("i-1", &card_key, &claim).await.unwrap());
+    card_key
 }

@@ -92,6 +92,6 @@ async fn a_job_that_failed_every_retry_is_applied_by_redrive_and_leaves_the_queu
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(
         events[0]["detail"]["decision_id"],
-        "po-4001/manager/APPROVE"
+        "po-4001/manager/0/APPROVE"
     );
 }
