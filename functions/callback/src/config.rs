@@ -4,6 +4,8 @@ use std::time::Duration;
 
 /// Name of the variable holding the sync function to invoke (name, ARN or partial ARN).
 const SYNC_FUNCTION_NAME: &str = "SYNC_FUNCTION_NAME";
+/// Name of the variable holding the instance table the look-up reads (optional).
+const TABLE_NAME: &str = "TABLE_NAME";
 /// Name of the variable holding the internal deadline of one callback, in milliseconds.
 const CALLBACK_DEADLINE_MS: &str = "CALLBACK_DEADLINE_MS";
 /// Internal deadline when none is configured: well inside Lark's 5 s callback timeout.
@@ -29,6 +31,9 @@ pub struct Config {
     pub sync_function_name: String,
     /// Time budget of one callback, hand-off included (`CALLBACK_DEADLINE_MS`, default 3000).
     pub callback_deadline: Duration,
+    /// The sync function's instance table, read (never written) to answer a stale tap with 409
+    /// (`TABLE_NAME`; unset or empty: no look-up).
+    pub table_name: Option<String>,
 }
 
 /// Why the settings are unusable.
@@ -66,9 +71,13 @@ impl Config {
                 .filter(|ms| (1..=MAX_DEADLINE_MS).contains(ms))
                 .ok_or(ConfigError::InvalidDeadline)?,
         };
+        let table_name = lookup(TABLE_NAME)
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty());
         Ok(Self {
             sync_function_name,
             callback_deadline: Duration::from_millis(deadline_ms),
+            table_name,
         })
     }
 }
@@ -90,6 +99,15 @@ mod tests {
         let config = config(&[(SYNC_FUNCTION_NAME, "approval-sync")]).unwrap();
         assert_eq!(config.sync_function_name, "approval-sync");
         assert_eq!(config.callback_deadline, Duration::from_millis(3_000));
+        assert_eq!(config.table_name, None, "no table, no look-up");
+    }
+
+    #[test]
+    fn reads_the_table_the_look_up_reads() {
+        let named = config(&[(SYNC_FUNCTION_NAME, "sync"), (TABLE_NAME, " instances ")]).unwrap();
+        assert_eq!(named.table_name.as_deref(), Some("instances"));
+        let blank = config(&[(SYNC_FUNCTION_NAME, "sync"), (TABLE_NAME, "")]).unwrap();
+        assert_eq!(blank.table_name, None);
     }
 
     #[test]

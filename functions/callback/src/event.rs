@@ -12,10 +12,11 @@ use lambda_runtime::LambdaEvent;
 
 use crate::handler::{CallbackRequest, CallbackResponse, CallbackService, handle_callback};
 use crate::handoff::Handoff;
+use feishu_bridge::store::InstanceReader;
 
 /// Answers one API Gateway HTTP API event (see [`handle_callback`]). Never fails.
-pub async fn handle_event<H: Handoff>(
-    service: &CallbackService<H>,
+pub async fn handle_event<H: Handoff, R: InstanceReader>(
+    service: &CallbackService<H, R>,
     event: LambdaEvent<ApiGatewayV2httpRequest>,
 ) -> ApiGatewayV2httpResponse {
     let LambdaEvent { payload, context } = event;

@@ -6,6 +6,11 @@
 //! a JSON object (every failure — base64, length, padding, UTF-8, not an object — gives the same
 //! answer as a wrong token, so the endpoint is no padding or parsing oracle) and its token
 //! checked. Only an authenticated callback may get an answer that names a field.
+//!
+//! Once the decision is typed it is handed off and, when the service reads records, looked up
+//! ([`crate::lookup`]) at the same time. Success (200) or a stale tap (409) is answered only
+//! after the hand-off accepted the decision: a refused tap is still handed off, so the sync step
+//! records the refusal, publishes its event and brings the card to its real state.
 
 use std::borrow::Cow;
 use std::error::Error;
@@ -24,7 +29,10 @@ use feishu_bridge::job::{DecisionJob, SyncJob};
 use feishu_bridge::models::time::UnixMillis;
 use feishu_bridge::secrets::{CallbackCredentialSource, CallbackCredentials, SecretError};
 
+use feishu_bridge::store::InstanceReader;
+
 use crate::handoff::{Handoff, HandoffError};
+use crate::lookup::{LookupOutcome, NoRecords, StaleTap, look_up, lookup_budget};
 
 /// Largest body accepted; a real callback is a few KiB at most.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -33,12 +41,14 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// conventional Open Platform envelope.
 const SUCCESS_BODY: &str = r#"{"code":0,"msg":"success"}"#;
 
-/// What the callback function needs to answer one callback.
+/// What the callback function needs to answer one callback: its credentials, the hand-off and,
+/// optionally, the instance records it looks taps up in (`R`; none by default).
 #[derive(Debug)]
-pub struct CallbackService<H> {
+pub struct CallbackService<H, R = NoRecords> {
     credentials: CallbackCredentialSource,
     secrets: Mutex<Option<Arc<CallbackSecrets>>>,
     handoff: H,
+    records: Option<R>,
     deadline: Duration,
 }
 
@@ -81,16 +91,31 @@ impl fmt::Debug for CallbackSecrets {
 
 impl<H: Handoff> CallbackService<H> {
     /// A service that reads the callback token and key from `credentials`, hands decisions to
-    /// `handoff`, and answers every callback within `deadline`.
+    /// `handoff`, and answers every callback within `deadline`, without looking taps up.
     pub fn new(credentials: CallbackCredentialSource, handoff: H, deadline: Duration) -> Self {
         Self {
             credentials,
             secrets: Mutex::new(None),
             handoff,
+            records: None,
             deadline,
         }
     }
 
+    /// The same service, looking every decision up in `records` (`None`: no look-up) before it
+    /// answers; each look-up within [`lookup_budget`] of the deadline.
+    pub fn with_records<R: InstanceReader>(self, records: Option<R>) -> CallbackService<H, R> {
+        CallbackService {
+            credentials: self.credentials,
+            secrets: self.secrets,
+            handoff: self.handoff,
+            records,
+            deadline: self.deadline,
+        }
+    }
+}
+
+impl<H: Handoff, R: InstanceReader> CallbackService<H, R> {
     /// The hand-off decisions go to.
     pub fn handoff(&self) -> &H {
         &self.handoff
@@ -248,13 +273,72 @@ impl CallbackFailure {
 
     /// The answer Feishu reads: `{"message", "without_prefix"}`.
     fn into_response(self) -> CallbackResponse {
-        // Feishu's doc types `without_prefix` as a string ("true"/"false"), so it is sent as the
-        // string "true", not the JSON boolean (which type Feishu accepts is unconfirmed).
-        let body = serde_json::json!({ "message": self.message(), "without_prefix": "true" });
         CallbackResponse {
             status: self.status(),
-            body: body.to_string(),
+            body: shown_message(&self.message()),
             allow_post: matches!(self, Self::MethodNotAllowed(_)),
+        }
+    }
+}
+
+/// The body of an answer above 400 whose `message` Feishu shows the approver (`feishu-api.md`
+/// §2.5). Feishu's doc types `without_prefix` as a string ("true"/"false"), so it is sent as the
+/// string "true", not the JSON boolean (which type Feishu accepts is unconfirmed).
+fn shown_message(message: &str) -> String {
+    serde_json::json!({ "message": message, "without_prefix": "true" }).to_string()
+}
+
+/// The status of a stale tap: the decision conflicts with the task's or the instance's state.
+const STALE_TAP_STATUS: StatusCode = StatusCode::CONFLICT;
+
+/// How one callback ended, for its answer, log line and metrics.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Handed off; answered 200.
+    Accepted,
+    /// Handed off, and the look-up found a tap that can never succeed; answered 409 with the
+    /// tap's text. Not a failure: the sync step records the refusal.
+    StaleTap(StaleTap),
+    /// Not accepted (see [`CallbackFailure`]).
+    Failed(CallbackFailure),
+}
+
+impl Outcome {
+    /// The HTTP status answered.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Accepted => StatusCode::OK,
+            Self::StaleTap(_) => STALE_TAP_STATUS,
+            Self::Failed(failure) => failure.status(),
+        }
+    }
+
+    /// A stable label for logs and metrics: `accepted`, `stale_tap`, or the failure's.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::StaleTap(_) => "stale_tap",
+            Self::Failed(failure) => failure.outcome(),
+        }
+    }
+
+    /// The failure, when the callback was not accepted.
+    pub fn failure(&self) -> Option<&CallbackFailure> {
+        match self {
+            Self::Failed(failure) => Some(failure),
+            Self::Accepted | Self::StaleTap(_) => None,
+        }
+    }
+
+    fn into_response(self) -> CallbackResponse {
+        match self {
+            Self::Accepted => CallbackResponse::success(),
+            Self::StaleTap(stale) => CallbackResponse {
+                status: STALE_TAP_STATUS,
+                body: shown_message(stale.message()),
+                allow_post: false,
+            },
+            Self::Failed(failure) => failure.into_response(),
         }
     }
 }
@@ -301,48 +385,62 @@ impl CallbackResponse {
 struct Trail {
     received_at: UnixMillis,
     job: Option<SyncJob>,
+    lookup: Option<LookupOutcome>,
 }
 
 impl Trail {
     fn decision(&self) -> Option<&ApprovalDecision> {
-        match &self.job {
-            Some(SyncJob::Decision(job)) => Some(&job.decision),
-            _ => None,
-        }
+        self.job.as_ref().and_then(decision_of)
+    }
+}
+
+/// The decision a job carries.
+fn decision_of(job: &SyncJob) -> Option<&ApprovalDecision> {
+    match job {
+        SyncJob::Decision(job) => Some(&job.decision),
+        _ => None,
     }
 }
 
 /// Answers one callback: HTTP 200 `{"code":0,"msg":"success"}` once the decision has been handed
-/// off, otherwise the [`CallbackFailure`]'s status and message. Never fails and never panics.
-pub async fn handle_callback<H: Handoff>(
-    service: &CallbackService<H>,
+/// off, 409 with the approver's text when it was handed off but the look-up found a tap that can
+/// never succeed, otherwise the [`CallbackFailure`]'s status and message. Never fails and never
+/// panics.
+pub async fn handle_callback<H: Handoff, R: InstanceReader>(
+    service: &CallbackService<H, R>,
     request: &CallbackRequest<'_>,
 ) -> CallbackResponse {
     let started = Instant::now();
     let mut trail = Trail {
         received_at: UnixMillis::now(),
         job: None,
+        lookup: None,
     };
     let deadline = tokio::time::Instant::from_std(started) + service.deadline;
-    let result = accept(service, request, deadline, &mut trail).await;
+    let outcome = match accept(service, request, deadline, &mut trail).await {
+        Ok(()) => match &trail.lookup {
+            Some(LookupOutcome::Refused(stale)) => Outcome::StaleTap(stale.clone()),
+            _ => Outcome::Accepted,
+        },
+        Err(failure) => Outcome::Failed(failure),
+    };
     let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    log_outcome(request, &trail, result.as_ref().err(), latency_us);
+    log_outcome(request, &trail, &outcome, latency_us);
     crate::metrics::record_callback(
         request,
         trail.decision(),
-        result.as_ref().err(),
+        &outcome,
+        trail.lookup.as_ref(),
         Duration::from_micros(latency_us),
     );
-    match result {
-        Ok(()) => CallbackResponse::success(),
-        Err(failure) => failure.into_response(),
-    }
+    outcome.into_response()
 }
 
-/// Authenticates the callback and hands its decision off; `Ok` only once the hand-off accepted it.
-/// Only the waits (credentials, hand-off) can pass `deadline`; everything else is computation.
-async fn accept<H: Handoff>(
-    service: &CallbackService<H>,
+/// Authenticates the callback and hands its decision off, looking it up meanwhile (the result in
+/// `trail.lookup`); `Ok` only once the hand-off accepted it. Only the waits (credentials,
+/// hand-off, look-up) can pass `deadline`; everything else is computation.
+async fn accept<H: Handoff, R: InstanceReader>(
+    service: &CallbackService<H, R>,
     request: &CallbackRequest<'_>,
     deadline: tokio::time::Instant,
     trail: &mut Trail,
@@ -366,15 +464,35 @@ async fn accept<H: Handoff>(
         .map_err(|_| CallbackFailure::CredentialsTimedOut(service.deadline))?
         .map_err(CallbackFailure::CredentialsUnavailable)?;
     let decision = authenticated_decision(parsed, &body, &secrets)?;
-    let job = trail.job.insert(SyncJob::Decision(DecisionJob {
+    let job = &*trail.job.insert(SyncJob::Decision(DecisionJob {
         decision,
         received_at: trail.received_at,
         delivery_id: request.delivery_id.map(str::to_owned),
     }));
-    tokio::time::timeout_at(deadline, service.handoff.hand_off(job, deadline))
-        .await
-        .map_err(|_| CallbackFailure::DeadlineExceeded(service.deadline))?
-        .map_err(CallbackFailure::HandoffFailed)
+    let hand_off = async {
+        tokio::time::timeout_at(deadline, service.handoff.hand_off(job, deadline))
+            .await
+            .map_err(|_| CallbackFailure::DeadlineExceeded(service.deadline))?
+            .map_err(CallbackFailure::HandoffFailed)
+    };
+    // At the same time, within its own budget; a failed hand-off answers at once without it.
+    let judge = async {
+        let (Some(records), Some(decision)) = (&service.records, decision_of(job)) else {
+            return Ok(None);
+        };
+        let budget = lookup_budget(service.deadline);
+        let until = deadline.min(tokio::time::Instant::now() + budget);
+        Ok(Some(look_up(records, decision, until, budget).await))
+    };
+    let ((), lookup) = tokio::try_join!(hand_off, judge)?;
+    if let Some(LookupOutcome::Failed(error)) = &lookup {
+        tracing::warn!(
+            error = %ErrorChain(error),
+            "looking the decision up failed; answering as without the look-up"
+        );
+    }
+    trail.lookup = lookup;
+    Ok(())
 }
 
 /// The body's bytes, decoded from base64 when the event says so, within [`MAX_BODY_BYTES`].
@@ -462,18 +580,14 @@ fn authenticated_failure(
 
 /// One log line per callback: ids of the decision (never its token, comment or context), the
 /// outcome and the latency. Server-side failures log at error level, refusals at warn.
-fn log_outcome(
-    request: &CallbackRequest<'_>,
-    trail: &Trail,
-    failure: Option<&CallbackFailure>,
-    latency_us: u64,
-) {
+fn log_outcome(request: &CallbackRequest<'_>, trail: &Trail, outcome: &Outcome, latency_us: u64) {
     let request_id = request.delivery_id;
     let decision = trail.decision();
     let approval_code = decision.map(|decision| decision.approval_code.as_str());
     let instance_id = decision.and_then(|decision| decision.instance_id.as_deref());
     let task_id = decision.and_then(|decision| decision.task_id.as_deref());
     let action = decision.map(|decision| decision.action.as_str());
+    let lookup = trail.lookup.as_ref().map(LookupOutcome::label);
     macro_rules! log_at {
         ($level:expr, $outcome:expr, $status:expr, $error:expr, $message:literal) => {
             tracing::event!(
@@ -483,6 +597,7 @@ fn log_outcome(
                 instance_id,
                 task_id,
                 action,
+                lookup,
                 outcome = $outcome,
                 status = $status,
                 latency_us,
@@ -491,15 +606,22 @@ fn log_outcome(
             )
         };
     }
-    match failure {
-        None => log_at!(
+    match outcome {
+        Outcome::Accepted => log_at!(
             tracing::Level::INFO,
-            "accepted",
+            outcome.label(),
             200u16,
             None::<&str>,
             "callback accepted"
         ),
-        Some(failure) => {
+        Outcome::StaleTap(stale) => log_at!(
+            tracing::Level::INFO,
+            outcome.label(),
+            STALE_TAP_STATUS.as_u16(),
+            Some(stale.reason()),
+            "callback handed off; the tap is stale"
+        ),
+        Outcome::Failed(failure) => {
             let status = failure.status();
             let error = tracing::field::display(ErrorChain(failure));
             if status.is_server_error() {

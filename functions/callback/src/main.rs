@@ -6,6 +6,7 @@ use approval_callback::config::{Config, INIT_WARM_UP_BUDGET};
 use approval_callback::event::handle_event;
 use approval_callback::handler::CallbackService;
 use approval_callback::handoff::LambdaHandoff;
+use approval_callback::lookup::{dynamodb_records, lookup_budget};
 use approval_callback::warm::warm_up_within;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use feishu_bridge::metrics::EmfEmitter;
@@ -22,11 +23,17 @@ async fn main() -> Result<(), Error> {
     let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let handoff = LambdaHandoff::new(&sdk_config, config.sync_function_name);
     let credentials = CallbackCredentialSource::from_env_with(&sdk_config)?;
-    let service = Arc::new(CallbackService::new(
-        credentials,
-        handoff,
-        config.callback_deadline,
-    ));
+    // The look-up's DynamoDB client shares the SDK config (TLS stack, credentials) of the others.
+    let records = config.table_name.map(|table_name| {
+        dynamodb_records(
+            &sdk_config,
+            table_name,
+            lookup_budget(config.callback_deadline),
+        )
+    });
+    let service = Arc::new(
+        CallbackService::new(credentials, handoff, config.callback_deadline).with_records(records),
+    );
     // The secret and the hand-off's connection, at the same time, before the first event.
     warm_up_within(&service, INIT_WARM_UP_BUDGET).await;
     lambda_runtime::run(service_fn(

@@ -2,10 +2,14 @@
 //! `feishu_bridge::metrics`), written after the answer is decided.
 //!
 //! - `Callbacks` (Count) by `Outcome` and `Status`, by `Status`, and by `StatusClass` (`2xx`,
-//!   `4xx`, `5xx`): alarms watch `5xx` and `401`; refusals such as 409 are ordinary `4xx`;
+//!   `4xx`, `5xx`): alarms watch `5xx` and `401`; a stale tap (409, outcome `stale_tap`) is an
+//!   ordinary `4xx`, handed off like an accepted one, never a failure;
+//! - `Callbacks` by `Lookup` too, when the look-up ran: `refused` (answered 409), `allowed`,
+//!   `unknown` (an instance the bridge never saw), `failed` (answered as without it);
 //! - `CallbackLatency` (Milliseconds), over all callbacks and by `StatusClass`.
 //!
-//! The request id, trace id and the decision's ids are properties, never dimensions.
+//! The request id, trace id, the decision's ids and the look-up's verdict (`lookup_verdict`:
+//! `accept`, `duplicate` or a refusal's reason code) are properties, never dimensions.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -14,7 +18,8 @@ use aws_lambda_events::http::StatusCode;
 use feishu_bridge::callback::ApprovalDecision;
 use feishu_bridge::metrics::{EmfDocument, EmfEmitter, Metric};
 
-use crate::handler::{CallbackFailure, CallbackRequest};
+use crate::handler::{CallbackRequest, Outcome};
+use crate::lookup::LookupOutcome;
 
 /// The emitter installed by `main`; without one (tests, benches) nothing is written.
 static EMITTER: OnceLock<EmfEmitter> = OnceLock::new();
@@ -28,33 +33,51 @@ pub fn install(emitter: EmfEmitter) {
 pub fn record_callback(
     request: &CallbackRequest<'_>,
     decision: Option<&ApprovalDecision>,
-    failure: Option<&CallbackFailure>,
+    outcome: &Outcome,
+    lookup: Option<&LookupOutcome>,
     latency: Duration,
 ) {
     if let Some(emitter) = EMITTER.get() {
-        emitter.emit(&[callback_document(request, decision, failure, latency)]);
+        emitter.emit(&[callback_document(
+            request, decision, outcome, lookup, latency,
+        )]);
     }
 }
 
-/// The document of one callback that ended with `failure` (none: accepted) after `latency`.
+/// The document of one callback that ended with `outcome` after `latency`, with what its
+/// look-up found (none: it did not run).
 pub fn callback_document(
     request: &CallbackRequest<'_>,
     decision: Option<&ApprovalDecision>,
-    failure: Option<&CallbackFailure>,
+    outcome: &Outcome,
+    lookup: Option<&LookupOutcome>,
     latency: Duration,
 ) -> EmfDocument {
-    let (outcome, status) = match failure {
-        None => ("accepted", StatusCode::OK),
-        Some(failure) => (failure.outcome(), failure.status()),
-    };
-    EmfDocument::new()
-        .dimension("Outcome", outcome)
+    let status = outcome.status();
+    let mut document = EmfDocument::new()
+        .dimension("Outcome", outcome.label())
         .dimension("Status", status.as_str())
-        .dimension("StatusClass", status_class(status))
-        .metrics(
-            &[&["Outcome", "Status"], &["Status"], &["StatusClass"]],
-            [Metric::count("Callbacks", 1)],
-        )
+        .dimension("StatusClass", status_class(status));
+    let counted_by: &'static [&'static [&'static str]] = match lookup {
+        Some(lookup) => {
+            document = document.dimension("Lookup", lookup.label());
+            &[
+                &["Outcome", "Status"],
+                &["Status"],
+                &["StatusClass"],
+                &["Lookup"],
+            ]
+        }
+        None => &[&["Outcome", "Status"], &["Status"], &["StatusClass"]],
+    };
+    document = document.metrics(counted_by, [Metric::count("Callbacks", 1)]);
+    let verdict = match lookup {
+        Some(LookupOutcome::Allowed { verdict }) => Some(*verdict),
+        Some(LookupOutcome::Refused(stale)) => Some(stale.reason()),
+        _ => None,
+    };
+    document
+        .optional_property("lookup_verdict", verdict)
         .metrics(
             &[&[], &["StatusClass"]],
             [Metric::millis("CallbackLatency", [latency])],
@@ -98,6 +121,7 @@ mod tests {
     use testkit::check_emf_document;
 
     use super::*;
+    use crate::handler::CallbackFailure;
 
     const PLAINTEXT_APPROVE: &str = include_str!("../tests/fixtures/plaintext-approve.json");
 
@@ -146,6 +170,7 @@ mod tests {
         let json = rendered(&callback_document(
             &request,
             Some(&decision),
+            &Outcome::Accepted,
             None,
             Duration::from_micros(2_500),
         ));
@@ -160,6 +185,7 @@ mod tests {
         assert_eq!(json["task_id"], "step1");
         assert_eq!(json["message_id"], "7690275278685244603");
         assert_eq!(json["action"], "APPROVE");
+        assert!(json.get("Lookup").is_none(), "no look-up, no dimension");
         let dimensions = json["_aws"]["CloudWatchMetrics"].to_string();
         for id in [
             "request_id",
@@ -195,7 +221,8 @@ mod tests {
             let json = rendered(&callback_document(
                 &request,
                 None,
-                Some(&failure),
+                &Outcome::Failed(failure),
+                None,
                 Duration::ZERO,
             ));
             assert_eq!(json["Outcome"], outcome);
@@ -203,5 +230,65 @@ mod tests {
             assert_eq!(json["StatusClass"], class);
             assert!(json.get("instance_id").is_none(), "no decision, no ids");
         }
+    }
+
+    #[test]
+    fn a_stale_tap_is_its_own_4xx_outcome_counted_by_lookup_with_its_reason_as_property() {
+        use feishu_bridge::lifecycle::{Judgement, Refusal};
+        use feishu_bridge::models::instance::{InstanceStatus, TaskStatus};
+        use feishu_bridge::models::time::UnixMillis;
+        use feishu_bridge::store::TapJudgement;
+
+        let body = body();
+        let request = request(&body);
+        let stale = crate::lookup::StaleTap::from_judgement(&TapJudgement {
+            judgement: Judgement::Refuse(Refusal::TaskNotPending {
+                status: TaskStatus::Approved,
+            }),
+            task_version: UnixMillis::ZERO,
+            task_status: Some(TaskStatus::Approved),
+            instance_status: InstanceStatus::Pending,
+        })
+        .expect("a task already approved is a stale tap");
+        let lookup = LookupOutcome::Refused(stale.clone());
+        let json = rendered(&callback_document(
+            &request,
+            Some(&decision(&body)),
+            &Outcome::StaleTap(stale),
+            Some(&lookup),
+            Duration::from_millis(12),
+        ));
+        assert_eq!(json["Outcome"], "stale_tap");
+        assert_eq!(json["Status"], "409");
+        assert_eq!(
+            json["StatusClass"], "4xx",
+            "not a failure the 5xx alarm counts"
+        );
+        assert_eq!(json["Lookup"], "refused");
+        assert_eq!(json["lookup_verdict"], "task_not_pending");
+        let directive = &json["_aws"]["CloudWatchMetrics"][0];
+        assert!(
+            directive["Dimensions"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!(["Lookup"])),
+            "{directive}"
+        );
+
+        let failed = LookupOutcome::Failed(crate::lookup::LookupError::TimedOut(
+            Duration::from_millis(500),
+        ));
+        let json = rendered(&callback_document(
+            &request,
+            Some(&decision(&body)),
+            &Outcome::Accepted,
+            Some(&failed),
+            Duration::from_millis(501),
+        ));
+        assert_eq!(
+            (json["Status"].as_str(), json["Lookup"].as_str()),
+            (Some("200"), Some("failed"))
+        );
+        assert!(json.get("lookup_verdict").is_none());
     }
 }

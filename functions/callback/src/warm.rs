@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use feishu_bridge::secrets::SecretError;
+use feishu_bridge::store::InstanceReader;
 
 use crate::handler::CallbackService;
 use crate::handoff::Handoff;
@@ -31,12 +32,13 @@ use crate::handoff::Handoff;
 /// [`INIT_WARM_UP_BUDGET`](crate::config::INIT_WARM_UP_BUDGET)) for the credentials. Returns
 /// their outcome when they loaded (or failed) in time, `None` while they are still loading. The
 /// hand-off's warm-up is not waited for; each part logs its own outcome.
-pub async fn warm_up_within<H>(
-    service: &Arc<CallbackService<H>>,
+pub async fn warm_up_within<H, R>(
+    service: &Arc<CallbackService<H, R>>,
     budget: Duration,
 ) -> Option<Result<(), SecretError>>
 where
     H: Handoff + Send + Sync + 'static,
+    R: InstanceReader + 'static,
 {
     let handoff = Arc::clone(service);
     tokio::spawn(async move {

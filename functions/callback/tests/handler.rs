@@ -6,14 +6,22 @@ use std::time::Duration;
 use approval_callback::event::handle_event;
 use approval_callback::handler::{CallbackService, MAX_BODY_BYTES};
 use approval_callback::handoff::{Handoff, HandoffError, InMemoryHandoff};
+use approval_callback::lookup::lookup_budget;
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::http::StatusCode;
 use aws_lambda_events::http::header::{ALLOW, CONTENT_TYPE};
 use feishu_bridge::crypto::CallbackCipher;
+use feishu_bridge::ids::MessageId;
 use feishu_bridge::job::SyncJob;
+use feishu_bridge::models::ActionType;
+use feishu_bridge::models::instance::{ExternalInstance, InstanceStatus};
 use feishu_bridge::models::time::UnixMillis;
 use feishu_bridge::secrets::{CallbackCredentialSource, CallbackCredentials, Secret};
+use feishu_bridge::store::{
+    AcceptedDecision, Base, CardRef, Commit, Head, InMemoryStore, InstanceReader, InstanceRecords,
+    InstanceStore, StoreError,
+};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -109,8 +117,8 @@ impl Answer {
     }
 }
 
-async fn call<H: Handoff>(
-    service: &CallbackService<H>,
+async fn call<H: Handoff, R: InstanceReader>(
+    service: &CallbackService<H, R>,
     event: LambdaEvent<ApiGatewayV2httpRequest>,
 ) -> Answer {
     let response = handle_event(service, event).await;
@@ -772,4 +780,289 @@ async fn credentials_still_loading_at_the_deadline_answer_try_again_by_the_deadl
         deadline <= elapsed && elapsed < deadline + Duration::from_millis(250),
         "answered after {elapsed:?}"
     );
+}
+
+// ---------------------------------------------------------------- the early look-up (409)
+
+/// The instance, task, approver and card of the plaintext fixture's decision.
+const INSTANCE: &str = "people_1234";
+const TASK: &str = "step1";
+const APPROVER: &str = "b85s39b";
+const CARD: u64 = 7_690_275_278_685_244_603;
+
+const ALREADY_HANDLED: &str = "该审批已处理，无需重复操作 / This task has already been handled";
+const WITHDRAWN: &str = "该审批已撤回 / This request was withdrawn";
+
+/// A store holding what the sync step keeps of the fixture's instance: the company's instance
+/// (`instance_status`, its one task `task_status` for `approver`), decision `accepted` on the task
+/// when given, and the card index entry of the fixture's card.
+async fn store_with(
+    instance_status: &str,
+    task_status: &str,
+    approver: &str,
+    accepted: Option<ActionType>,
+) -> InMemoryStore {
+    let instance: ExternalInstance = serde_json::from_value(json!({
+        "approval_code": "A3895051-9B16-4ABA-B785-AD2986177BB1", "status": instance_status,
+        "instance_id": INSTANCE, "links": {"pc_link": "https://example.com"},
+        "user_id": "initiator", "start_time": "1700000000000", "end_time": "0",
+        "update_time": "1700000000000",
+        "task_list": [{
+            "task_id": TASK, "user_id": approver, "links": {"pc_link": "https://example.com"},
+            "status": task_status, "create_time": "1700000000000", "end_time": "0",
+            "update_time": "1700000000000"
+        }]
+    }))
+    .expect("an external instance");
+    let head = |seq, status: &str| Head {
+        seq,
+        company_version: UnixMillis::from_millis(1_700_000_000_000),
+        push_version: UnixMillis::from_millis(1_700_000_000_000 + seq),
+        pushed_seq: seq,
+        push_lease: None,
+        status: InstanceStatus::from(status),
+        touched_at: 1_700_000_000_000,
+        touched_hour: 472_222,
+        expires_at: None,
+    };
+    let store = InMemoryStore::new();
+    store
+        .commit(&Commit {
+            instance_id: INSTANCE.to_owned(),
+            at_seq: 0,
+            head: Some(head(1, instance_status)),
+            base: Some(Base {
+                position: 1,
+                instance,
+                task_versions: Default::default(),
+                expires_at: None,
+            }),
+            decision: None,
+            delivery: None,
+        })
+        .await
+        .unwrap();
+    if let Some(action) = accepted {
+        let status = if action == ActionType::Approve {
+            "APPROVED"
+        } else {
+            "REJECTED"
+        };
+        store
+            .commit(&Commit {
+                instance_id: INSTANCE.to_owned(),
+                at_seq: 1,
+                head: Some(head(2, status)),
+                base: None,
+                decision: Some(AcceptedDecision {
+                    task_id: TASK.to_owned(),
+                    task_version: UnixMillis::ZERO,
+                    action,
+                    position: 2,
+                    push_version: UnixMillis::from_millis(1_700_000_000_002),
+                    decided_at: UnixMillis::from_millis(1_700_000_000_002),
+                    user_id: APPROVER.to_owned(),
+                    delivery_id: "earlier-delivery".to_owned(),
+                    expires_at: None,
+                }),
+                delivery: None,
+            })
+            .await
+            .unwrap();
+    }
+    store
+        .index_card(
+            &MessageId::from(CARD),
+            &CardRef {
+                instance_id: INSTANCE.to_owned(),
+                task_id: TASK.to_owned(),
+            },
+        )
+        .await
+        .unwrap();
+    store
+}
+
+/// A service over the plaintext fixture's token that looks taps up in `records`.
+fn looking_up<R: InstanceReader>(records: R) -> CallbackService<InMemoryHandoff, R> {
+    service(TOKEN, None).with_records(Some(records))
+}
+
+/// A tap from the fixture's card that carries only the card's `message_id` (no instance or task
+/// id, no bridge card context): resolved through the card index.
+fn card_only_tap(action: &str) -> LambdaEvent<ApiGatewayV2httpRequest> {
+    request_with_body(
+        &json!({
+            "action_type": action, "user_id": APPROVER,
+            "approval_code": "A3895051-9B16-4ABA-B785-AD2986177BB1",
+            "message_id": CARD, "token": TOKEN
+        })
+        .to_string(),
+    )
+}
+
+/// Answers `event`, expects `status` (with `message` when not 200), and that the decision was
+/// handed off all the same.
+async fn assert_answered_and_handed_off<R: InstanceReader>(
+    service: &CallbackService<InMemoryHandoff, R>,
+    event: LambdaEvent<ApiGatewayV2httpRequest>,
+    status: StatusCode,
+    message: Option<&str>,
+) {
+    let answer = call(service, event).await;
+    match message {
+        Some(message) => assert_failure(&answer, status, message),
+        None => assert_success(&answer),
+    }
+    assert_eq!(
+        service.handoff().take_payloads().len(),
+        1,
+        "the decision is handed off whatever the answer"
+    );
+}
+
+#[tokio::test]
+async fn a_tap_on_a_task_already_decided_is_answered_409_and_still_handed_off() {
+    // Rejected by an earlier tap: approving it now is refused.
+    let service =
+        looking_up(store_with("PENDING", "PENDING", APPROVER, Some(ActionType::Reject)).await);
+    assert_answered_and_handed_off(
+        &service,
+        request(PLAINTEXT_APPROVE),
+        StatusCode::CONFLICT,
+        Some(ALREADY_HANDLED),
+    )
+    .await;
+    // The same from the card, resolved through the card index.
+    assert_answered_and_handed_off(
+        &service,
+        card_only_tap("APPROVE"),
+        StatusCode::CONFLICT,
+        Some(ALREADY_HANDLED),
+    )
+    .await;
+
+    // Approved in the company's system.
+    let service = looking_up(store_with("PENDING", "APPROVED", APPROVER, None).await);
+    assert_answered_and_handed_off(
+        &service,
+        request(PLAINTEXT_APPROVE),
+        StatusCode::CONFLICT,
+        Some(ALREADY_HANDLED),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_tap_on_a_withdrawn_instance_is_answered_409_and_still_handed_off() {
+    let service = looking_up(store_with("CANCELED", "PENDING", APPROVER, None).await);
+    assert_answered_and_handed_off(
+        &service,
+        request(PLAINTEXT_APPROVE),
+        StatusCode::CONFLICT,
+        Some(WITHDRAWN),
+    )
+    .await;
+    // Withdrawn with its task closed too: still told it was withdrawn.
+    let service = looking_up(store_with("CANCELED", "DONE", APPROVER, None).await);
+    assert_answered_and_handed_off(
+        &service,
+        card_only_tap("REJECT"),
+        StatusCode::CONFLICT,
+        Some(WITHDRAWN),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_duplicate_a_pending_task_and_refusals_left_to_the_sync_step_are_answered_200() {
+    // Feishu's retry or a double tap: the same action as the task's accepted decision.
+    let service =
+        looking_up(store_with("PENDING", "PENDING", APPROVER, Some(ActionType::Approve)).await);
+    assert_answered_and_handed_off(&service, request(PLAINTEXT_APPROVE), StatusCode::OK, None)
+        .await;
+    // A pending task of a pending instance.
+    let service = looking_up(store_with("PENDING", "PENDING", APPROVER, None).await);
+    assert_answered_and_handed_off(&service, request(PLAINTEXT_APPROVE), StatusCode::OK, None)
+        .await;
+    // Another approver's task (`not_the_approver`): the sync step refuses and reports it.
+    let service = looking_up(store_with("PENDING", "PENDING", "someone-else", None).await);
+    assert_answered_and_handed_off(&service, request(PLAINTEXT_APPROVE), StatusCode::OK, None)
+        .await;
+}
+
+#[tokio::test]
+async fn an_instance_the_bridge_never_saw_is_answered_as_without_the_look_up() {
+    let service = looking_up(InMemoryStore::new());
+    assert_answered_and_handed_off(&service, request(PLAINTEXT_APPROVE), StatusCode::OK, None)
+        .await;
+    // A card the bridge does not know.
+    assert_answered_and_handed_off(&service, card_only_tap("APPROVE"), StatusCode::OK, None).await;
+}
+
+#[tokio::test]
+async fn a_refused_tap_whose_hand_off_fails_is_a_failure_the_approver_retries() {
+    let service = looking_up(store_with("CANCELED", "PENDING", APPROVER, None).await);
+    service.handoff().set_failing(true);
+    let answer = call(&service, request(PLAINTEXT_APPROVE)).await;
+    assert_failure(
+        &answer,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable. Please try again.",
+    );
+}
+
+/// Records that fail (`slow: None`) or answer after `slow`.
+struct BrokenRecords {
+    slow: Option<Duration>,
+}
+
+impl InstanceReader for BrokenRecords {
+    async fn load(&self, instance_id: &str) -> Result<InstanceRecords, StoreError> {
+        self.broken(instance_id).await
+    }
+
+    async fn find_card(&self, message_id: &MessageId) -> Result<Option<CardRef>, StoreError> {
+        self.broken(&message_id.to_string()).await
+    }
+}
+
+impl BrokenRecords {
+    async fn broken<T>(&self, id: &str) -> Result<T, StoreError> {
+        if let Some(delay) = self.slow {
+            tokio::time::sleep(delay).await;
+        }
+        Err(StoreError::Corrupt {
+            instance_id: id.to_owned(),
+            reason: "the test's records are broken".to_owned(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_failing_or_slow_look_up_answers_as_without_it_within_its_budget() {
+    let deadline = Duration::from_secs(3);
+    let budget = lookup_budget(deadline);
+    for (records, tap) in [
+        (BrokenRecords { slow: None }, request(PLAINTEXT_APPROVE)),
+        (BrokenRecords { slow: None }, card_only_tap("APPROVE")),
+        (
+            BrokenRecords {
+                slow: Some(Duration::from_secs(60)),
+            },
+            request(PLAINTEXT_APPROVE),
+        ),
+    ] {
+        let slow = records.slow.is_some();
+        let service =
+            CallbackService::new(credentials(TOKEN, None), InMemoryHandoff::new(), deadline)
+                .with_records(Some(records));
+        let started = std::time::Instant::now();
+        assert_answered_and_handed_off(&service, tap, StatusCode::OK, None).await;
+        let took = started.elapsed();
+        assert!(took < deadline, "answered within the deadline: {took:?}");
+        if slow {
+            assert!(took >= budget, "waited for the look-up's budget: {took:?}");
+        }
+    }
 }

@@ -23,7 +23,8 @@ use feishu_bridge::job::DecisionJob;
 use feishu_bridge::lifecycle;
 use feishu_bridge::store::records::decision_id;
 use feishu_bridge::store::{
-    Delivery, DeliveryProgress, InstanceRecords, InstanceStore, Lease, StoreError, Verdict,
+    self, Delivery, DeliveryProgress, InstanceRecords, InstanceStore, Lease, ResolveError,
+    StoreError, Verdict,
 };
 use tokio::time::Instant;
 
@@ -45,59 +46,20 @@ fn non_empty(value: &Option<String>) -> Option<&str> {
     value.as_deref().filter(|value| !value.is_empty())
 }
 
-/// Finds the task a decision is about: its own ids, else the bridge card's context, else the
-/// card it was made on.
+/// Finds the task a decision is about ([`feishu_bridge::store::resolve_target`], the
+/// resolution the callback's look-up shares).
 pub async fn resolve_target<S: InstanceStore>(
     store: &S,
     decision: &ApprovalDecision,
 ) -> Result<Target, SyncError> {
-    let context = decision
-        .action_context
-        .as_deref()
-        .and_then(CardContext::decode);
-    let instance_id = non_empty(&decision.instance_id)
-        .map(str::to_owned)
-        .or_else(|| context.as_ref().map(|context| context.instance_id.clone()));
-    let task_id = non_empty(&decision.task_id)
-        .map(str::to_owned)
-        .or_else(|| context.as_ref().map(|context| context.task_id.clone()));
-    let message_id = decision.message_id.clone();
-    if let (Some(instance_id), Some(task_id)) = (&instance_id, &task_id) {
-        return Ok(Target {
-            records_id: instance_id.clone(),
-            instance_id: Some(instance_id.clone()),
-            task_id: Some(task_id.clone()),
-            message_id,
-        });
-    }
-    if let Some(message_id) = &message_id {
-        if let Some(card) = store.find_card(message_id).await? {
-            return Ok(Target {
-                records_id: card.instance_id.clone(),
-                instance_id: Some(card.instance_id),
-                task_id: Some(card.task_id),
-                message_id: Some(message_id.clone()),
-            });
-        }
-        return Ok(Target {
-            records_id: format!("message:{message_id}"),
-            instance_id,
-            task_id,
-            message_id: Some(message_id.clone()),
-        });
-    }
-    match (instance_id, task_id) {
-        (None, Some(task_id)) => Ok(Target {
-            records_id: format!("task:{task_id}"),
-            instance_id: None,
-            task_id: Some(task_id),
-            message_id: None,
-        }),
-        _ => Err(SyncError::InvalidJob(
-            "a decision must name its task (`task_id`) or the card it was made on (`message_id`)"
-                .to_owned(),
-        )),
-    }
+    store::resolve_target(store, decision)
+        .await
+        .map_err(|error| match error {
+            ResolveError::Store(error) => SyncError::Store(error),
+            unaddressed @ ResolveError::Unaddressed => {
+                SyncError::InvalidJob(unaddressed.to_string())
+            }
+        })
 }
 
 /// Runs a decision job.

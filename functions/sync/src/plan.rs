@@ -10,15 +10,17 @@ use std::time::Duration;
 
 use feishu_bridge::ids::MessageId;
 use feishu_bridge::job::DecisionJob;
-use feishu_bridge::lifecycle::{self, InstanceStatusPolicy, Judgement, Tap};
+use feishu_bridge::lifecycle::{self, InstanceStatusPolicy, Judgement};
 use feishu_bridge::models::ActionType;
 use feishu_bridge::models::instance::{ExternalInstance, InstanceStatus};
 use feishu_bridge::models::message::CardStatus;
 use feishu_bridge::models::time::UnixMillis;
+/// The task a decision is about (resolved in `feishu_bridge`, as the callback's look-up does).
+pub use feishu_bridge::store::Target;
 use feishu_bridge::store::records::decision_id;
 use feishu_bridge::store::{
-    AcceptedDecision, Base, Commit, Delivery, Head, InstanceRecords, Lease, Position, Verdict,
-    hour_of,
+    AcceptedDecision, Base, Commit, Delivery, Head, InstanceRecords, Lease, Position, TapJudgement,
+    Verdict, hour_of,
 };
 
 /// What planning needs besides the records: the time, this execution's lease, the settings.
@@ -72,31 +74,6 @@ impl PlanContext {
             status,
             touched_at: now,
             touched_hour: hour_of(now),
-        }
-    }
-}
-
-/// The task a decision is about, as far as it could be resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// The records holding the decision: the instance id, or `message:<id>` / `task:<id>` when
-    /// the instance is unknown.
-    pub records_id: String,
-    /// The instance, when known.
-    pub instance_id: Option<String>,
-    /// The task, when known.
-    pub task_id: Option<String>,
-    /// The bot card acted on, when the decision came from a card.
-    pub message_id: Option<MessageId>,
-}
-
-impl Target {
-    /// The task part of a forwarded decision's id: the task id, else the card.
-    pub fn task_label(&self) -> String {
-        match (&self.task_id, &self.message_id) {
-            (Some(task_id), _) => task_id.clone(),
-            (None, Some(message_id)) => format!("message:{message_id}"),
-            (None, None) => String::new(),
         }
     }
 }
@@ -158,7 +135,11 @@ pub fn plan_decision(
         published: false,
         expires_at: None,
     };
-    let Some(head) = &records.head else {
+    let task_id = target.task_id.as_deref().unwrap_or_default();
+    let (Some(head), Some(judged)) = (
+        &records.head,
+        records.judge_tap(task_id, action, &job.decision.user_id),
+    ) else {
         // An instance the bridge never saw: the company's system judges the decision.
         let label = target.task_label();
         let repeated = records.deliveries.iter().any(|earlier| {
@@ -175,27 +156,12 @@ pub fn plan_decision(
         return commit_delivery(records, delivery);
     };
 
-    let derived = records.derive(ctx.policy);
-    let instance_status = head.status.clone();
-    let task_id = target.task_id.as_deref().unwrap_or_default();
-    let task_version = records
-        .base
-        .as_ref()
-        .map_or(UnixMillis::ZERO, |base| base.task_version(task_id));
-    let task = records.task_view(derived.as_ref(), task_id);
-    let custom_already_accepted = lifecycle::decided_status(action).is_none()
-        && records.deliveries.iter().any(|earlier| {
-            earlier.task_id.as_deref() == Some(task_id)
-                && earlier.job.decision.action == *action
-                && matches!(earlier.verdict, Verdict::Accepted { task_version: v, .. } if v == task_version)
-        });
-    let tap = Tap {
-        action,
-        user_id: &job.decision.user_id,
-        custom_already_accepted,
-    };
-    let judgement = lifecycle::judge(&instance_status, task.as_ref(), tap);
-    let task_status = task.as_ref().map(|task| task.status.clone());
+    let TapJudgement {
+        judgement,
+        task_version,
+        task_status,
+        instance_status,
+    } = judged;
     delivery.expires_at = ctx.record_expiry(&instance_status);
     match judgement {
         Judgement::Duplicate => {

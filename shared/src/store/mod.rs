@@ -11,14 +11,16 @@
 pub mod dynamodb;
 mod memory;
 pub mod records;
+mod target;
 
 use std::future::Future;
 
 pub use memory::InMemoryStore;
 pub use records::{
     AcceptedDecision, Base, CardRecord, CardRef, Delivery, Head, InstanceRecords, Lease, Position,
-    RefusedCardUpdate, Verdict,
+    RefusedCardUpdate, TapJudgement, Verdict,
 };
+pub use target::{ResolveError, Target, resolve_target};
 
 use crate::ids::MessageId;
 use crate::models::message::CardStatus;
@@ -279,6 +281,38 @@ pub trait InstanceStore: Send + Sync {
         since_ms: u64,
         until_ms: u64,
     ) -> impl Future<Output = Result<Vec<RecentChange>, StoreError>> + Send;
+}
+
+/// The read-only part of an [`InstanceStore`]: what the callback function's early look-up
+/// needs (records and the card index, never a write). Every store is one.
+pub trait InstanceReader: Send + Sync {
+    /// Every record of `instance_id`, consistent as of its head (see [`InstanceStore::load`]).
+    fn load(
+        &self,
+        instance_id: &str,
+    ) -> impl Future<Output = Result<InstanceRecords, StoreError>> + Send;
+
+    /// The task bot card `message_id` belongs to (see [`InstanceStore::find_card`]).
+    fn find_card(
+        &self,
+        message_id: &MessageId,
+    ) -> impl Future<Output = Result<Option<CardRef>, StoreError>> + Send;
+}
+
+impl<S: InstanceStore> InstanceReader for S {
+    fn load(
+        &self,
+        instance_id: &str,
+    ) -> impl Future<Output = Result<InstanceRecords, StoreError>> + Send {
+        InstanceStore::load(self, instance_id)
+    }
+
+    fn find_card(
+        &self,
+        message_id: &MessageId,
+    ) -> impl Future<Output = Result<Option<CardRef>, StoreError>> + Send {
+        InstanceStore::find_card(self, message_id)
+    }
 }
 
 /// The hour bucket of a Unix-ms time: the partition of the recent-changes index.

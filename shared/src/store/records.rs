@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::MessageId;
 use crate::job::DecisionJob;
-use crate::lifecycle::{self, InstanceStatusPolicy, TaskView};
+use crate::lifecycle::{self, InstanceStatusPolicy, Judgement, Tap, TaskView};
 use crate::models::ActionType;
 use crate::models::instance::{ExternalInstance, InstanceStatus, TaskStatus, UpdateMode};
 use crate::models::message::CardStatus;
@@ -395,6 +395,63 @@ impl InstanceRecords {
             status: &task.status,
             approver: task.user_id.as_deref(),
             accepted: self.accepted(task_id).map(|decision| &decision.action),
+        })
+    }
+}
+
+/// A decision judged against an instance's records ([`InstanceRecords::judge_tap`]), with
+/// what the verdict was reached on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TapJudgement {
+    /// The verdict ([`lifecycle::judge`]).
+    pub judgement: Judgement,
+    /// The current version of the decided task (see [`Base::task_versions`]).
+    pub task_version: UnixMillis,
+    /// The task's derived status, when the instance has the task.
+    pub task_status: Option<TaskStatus>,
+    /// The instance's derived status (the head's).
+    pub instance_status: InstanceStatus,
+}
+
+impl InstanceRecords {
+    /// Judges `action` by `user_id` on task `task_id` against the records at their head, with
+    /// [`lifecycle::judge`]: the sync step's verdict on a decision job, and the callback
+    /// function's early answer. `None` for an instance the bridge never accepted (no head):
+    /// the company's system judges such decisions.
+    ///
+    /// The verdict does not depend on the [`InstanceStatusPolicy`]: the instance's status is the
+    /// head's, and the policy changes only the instance status of [`Self::derive`], never its
+    /// tasks.
+    pub fn judge_tap(
+        &self,
+        task_id: &str,
+        action: &ActionType,
+        user_id: &str,
+    ) -> Option<TapJudgement> {
+        let instance_status = self.head.as_ref()?.status.clone();
+        let derived = self.derive(InstanceStatusPolicy::External);
+        let task_version = self
+            .base
+            .as_ref()
+            .map_or(UnixMillis::ZERO, |base| base.task_version(task_id));
+        let task = self.task_view(derived.as_ref(), task_id);
+        let custom_already_accepted = lifecycle::decided_status(action).is_none()
+            && self.deliveries.iter().any(|earlier| {
+                earlier.task_id.as_deref() == Some(task_id)
+                    && earlier.job.decision.action == *action
+                    && matches!(earlier.verdict, Verdict::Accepted { task_version: v, .. } if v == task_version)
+            });
+        let tap = Tap {
+            action,
+            user_id,
+            custom_already_accepted,
+        };
+        let judgement = lifecycle::judge(&instance_status, task.as_ref(), tap);
+        Some(TapJudgement {
+            judgement,
+            task_version,
+            task_status: task.map(|task| task.status.clone()),
+            instance_status,
         })
     }
 }

@@ -13,3 +13,4 @@ mod faults;
 mod reconcile;
 mod redrive;
 mod stack;
+mod stale_tap;
