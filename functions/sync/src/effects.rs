@@ -21,7 +21,7 @@ use crate::cards::{card_uuid, todo_card, wants_card};
 use crate::error::SyncError;
 use crate::events::{BridgeEvent, EventPublisher};
 use crate::plan::{CardUpdate, card_updates, cards_claimed};
-use crate::service::SyncService;
+use crate::service::{LEASE_POLL, SyncService};
 use crate::summary::{
     FeishuCall, SEND_MESSAGE_API, SYNC_INSTANCE_API, SentCard, UPDATE_MESSAGE_API, UpdatedCard,
 };
@@ -89,7 +89,9 @@ pub(crate) enum PushOutcome {
 /// the wrong order). The holder lets go only when the head is still at the position it pushed;
 /// if the instance moved while the push was on its way, it pushes the latest again — so Feishu
 /// ends on the state at the highest position, and a burst of changes is pushed about twice, not
-/// once per change. A job that finds the lease held leaves the push to its holder.
+/// once per change. A job that finds the lease held waits for its holder to push a position at
+/// least its own — or for the lease to run out (the holder died) and takes over; past the
+/// deadline it fails with `PushInFlight`, so Lambda's retry looks again.
 pub(crate) async fn push_latest<S, P>(
     service: &SyncService<S, P>,
     records: InstanceRecords,
@@ -106,14 +108,17 @@ where
         return Ok(PushOutcome::Nothing);
     }
     let now_ms = service.clock.now().as_millis();
+    let mut records = records;
     if !service
         .store
         .claim_push(&instance_id, lease, now_ms)
         .await?
     {
-        return Ok(PushOutcome::Superseded);
+        match await_push(service, &instance_id, records.seq(), lease, deadline).await? {
+            AwaitedPush::PushedByHolder => return Ok(PushOutcome::Superseded),
+            AwaitedPush::TookOver => records = service.store.load(&instance_id).await?,
+        }
     }
-    let mut records = records;
     let mut pushed = PushOutcome::Nothing;
     loop {
         let seq = records.seq();
@@ -142,6 +147,47 @@ where
                 );
                 records = service.store.load(&instance_id).await?;
             }
+        }
+    }
+}
+
+/// How waiting for another execution's push lease ended.
+enum AwaitedPush {
+    /// The holder pushed a position at least the awaited one.
+    PushedByHolder,
+    /// The lease was released or ran out before that, and this execution took it.
+    TookOver,
+}
+
+/// Waits until the instance's pushed position reaches `seq`, or the push lease is free to take.
+async fn await_push<S, P>(
+    service: &SyncService<S, P>,
+    instance_id: &str,
+    seq: u64,
+    lease: &Lease,
+    deadline: Instant,
+) -> Result<AwaitedPush, SyncError>
+where
+    S: InstanceStore,
+{
+    loop {
+        if Instant::now() + LEASE_POLL >= deadline {
+            return Err(SyncError::PushInFlight {
+                instance_id: instance_id.to_owned(),
+            });
+        }
+        tokio::time::sleep(LEASE_POLL).await;
+        let pushed = service
+            .store
+            .load_head(instance_id)
+            .await?
+            .is_some_and(|head| head.pushed_seq >= seq);
+        if pushed {
+            return Ok(AwaitedPush::PushedByHolder);
+        }
+        let now_ms = service.clock.now().as_millis();
+        if service.store.claim_push(instance_id, lease, now_ms).await? {
+            return Ok(AwaitedPush::TookOver);
         }
     }
 }

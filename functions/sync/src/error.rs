@@ -55,6 +55,13 @@ pub enum SyncError {
         /// The instance whose cards are claimed.
         instance_id: String,
     },
+    /// Another execution held the instance's push lease past this job's deadline without pushing
+    /// the position this job must see pushed; a later retry finds it pushed or the lease run out.
+    #[error("another execution is still pushing instance {instance_id}")]
+    PushInFlight {
+        /// The instance being pushed.
+        instance_id: String,
+    },
     /// The job's deadline (its budget, or the invocation's remaining time) passed.
     #[error("the job did not finish within its deadline of {0:?}")]
     DeadlineExceeded(std::time::Duration),
@@ -94,6 +101,7 @@ impl SyncError {
             }
             Self::DecisionInFlight { .. } => "DecisionInFlight",
             Self::CardsInFlight { .. } => "CardsInFlight",
+            Self::PushInFlight { .. } => "PushInFlight",
             Self::DeadlineExceeded(_) => "DeadlineExceeded",
             Self::Store(StoreError::Unavailable(_)) => "StoreUnavailable",
             Self::Store(StoreError::Corrupt { .. }) => "StoreCorrupt",
@@ -116,6 +124,7 @@ impl SyncError {
             | Self::TooManyConflicts { .. }
             | Self::DecisionInFlight { .. }
             | Self::CardsInFlight { .. }
+            | Self::PushInFlight { .. }
             | Self::DeadlineExceeded(_)
             | Self::Publish(_)
             | Self::Credentials(_) => true,

@@ -691,18 +691,60 @@ async fn the_card_update_and_the_instance_push_are_one_round_trip() {
     assert!(serial >= Duration::from_millis(300), "{serial:?}");
 }
 
+/// Claims `i-1`'s push lease for another execution, for `lease` from now.
+async fn push_lease_held_by_another_execution(service: &Service, lease: Duration) {
+    let now = feishu_bridge::models::time::UnixMillis::now().as_millis();
+    let other = feishu_bridge::store::Lease {
+        owner: "other".to_owned(),
+        until: now + u64::try_from(lease.as_millis()).unwrap(),
+    };
+    assert!(
+        service
+            .store()
+            .claim_push("i-1", &other, now)
+            .await
+            .unwrap()
+    );
+}
+
 #[tokio::test]
 async fn a_decision_leaves_its_push_to_the_execution_pushing_the_instance() {
     let server = feishu().await;
     let service = service(&server);
     seed(&service, instance(&[("t1", "PENDING"), ("t2", "PENDING")])).await;
-    // Another execution is pushing the instance right now (and pushes the latest state, with
-    // this decision, before it lets go).
-    let other = feishu_bridge::store::Lease {
-        owner: "other".to_owned(),
-        until: feishu_bridge::models::time::UnixMillis::now().as_millis() + 60_000,
+    // Another execution is pushing the instance right now; it pushes the latest state, with
+    // this decision, before it lets go.
+    push_lease_held_by_another_execution(&service, Duration::from_secs(60)).await;
+    let holder = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let store = service.store();
+        let head = store.load_head("i-1").await.unwrap().unwrap();
+        assert_eq!(head.seq, 2, "the decision took the next position");
+        let release = store.release_push("i-1", "other", head.seq).await.unwrap();
+        assert_eq!(release, feishu_bridge::store::PushRelease::Released);
     };
-    assert!(service.store().claim_push("i-1", &other, 0).await.unwrap());
+    let decision = decide(
+        &service,
+        json!({"instance_id": "i-1", "task_id": "t1", "action": "APPROVE"}),
+    );
+
+    let (summary, ()) = tokio::join!(decision, holder);
+
+    assert_eq!(
+        serde_json::to_value(&summary).unwrap()["instance"],
+        "superseded"
+    );
+    assert!(bodies(&server, INSTANCE_PATH).await.is_empty());
+    let records = service.store().load("i-1").await.unwrap();
+    assert!(records.deliveries[0].pushed);
+}
+
+#[tokio::test]
+async fn a_decision_takes_over_the_push_of_an_execution_that_died_holding_it() {
+    let server = feishu().await;
+    let service = service(&server);
+    seed(&service, instance(&[("t1", "PENDING"), ("t2", "PENDING")])).await;
+    push_lease_held_by_another_execution(&service, Duration::from_millis(300)).await;
 
     let summary = decide(
         &service,
@@ -712,18 +754,37 @@ async fn a_decision_leaves_its_push_to_the_execution_pushing_the_instance() {
 
     assert_eq!(
         serde_json::to_value(&summary).unwrap()["instance"],
-        "superseded"
+        "pushed"
     );
+    let pushes = bodies(&server, INSTANCE_PATH).await;
+    assert_eq!(pushes.len(), 1);
+    assert_eq!(task_status(&pushes[0], "t1"), "APPROVED");
+    let head = service.store().load_head("i-1").await.unwrap().unwrap();
+    assert_eq!((head.pushed_seq, head.push_lease), (head.seq, None));
+}
+
+#[tokio::test]
+async fn a_push_lease_held_past_the_deadline_fails_the_decision_for_a_retry() {
+    let server = feishu().await;
+    let service = service(&server);
+    seed(&service, instance(&[("t1", "PENDING"), ("t2", "PENDING")])).await;
+    push_lease_held_by_another_execution(&service, Duration::from_secs(60)).await;
+    let invocation_ends =
+        tokio::time::Instant::now() + service.settings().deadline_margin + Duration::from_secs(1);
+    let job = decision(json!({"instance_id": "i-1", "task_id": "t1", "action": "APPROVE"}));
+
+    let error = approval_sync::handle_job(
+        approval_sync::parse_job(job).unwrap(),
+        &service,
+        Some(invocation_ends),
+    )
+    .await
+    .unwrap_err();
+
+    assert_eq!(error.error_type(), "PushInFlight");
+    assert!(error.is_retryable());
     assert!(bodies(&server, INSTANCE_PATH).await.is_empty());
     let records = service.store().load("i-1").await.unwrap();
-    assert!(records.deliveries[0].pushed);
-    // The holder finds the instance moved when it lets go, so it pushes the latest state.
-    assert_eq!(
-        service
-            .store()
-            .release_push("i-1", "other", 1)
-            .await
-            .unwrap(),
-        feishu_bridge::store::PushRelease::Moved
-    );
+    assert!(!records.deliveries[0].pushed, "the retry pushes");
+    assert!(records.deliveries[0].published, "the event does not wait");
 }
