@@ -538,6 +538,29 @@ async fn scripted_sequences_answer_alike() {
             .await,
         Answer::Flag(true)
     );
+    // So does a claim that ran out unsettled (its holder died, perhaps after Feishu applied it).
+    assert_eq!(
+        pair.both(claim_at("exec-b", CardStatus::Cancelled, START + 700))
+            .await,
+        Answer::Flag(true)
+    );
+    assert_eq!(
+        pair.both(claim_at("exec-c", CardStatus::Approved, START + 750))
+            .await,
+        Answer::Flag(false),
+        "the claim is live"
+    );
+    assert_eq!(
+        pair.both(claim_at("exec-c", CardStatus::Approved, START + 900))
+            .await,
+        Answer::Flag(true),
+        "the claim ran out: the card may show Cancelled, not the Approved recorded"
+    );
+    assert_eq!(
+        pair.both(settle("exec-c", Some(CardStatus::Approved), None))
+            .await,
+        Answer::Flag(true)
+    );
     assert_eq!(
         pair.both(Op::ChangeCard(
             id.clone(),

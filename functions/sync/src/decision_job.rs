@@ -264,11 +264,7 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
     /// (the job that wrote it died before pushing), as a stale instance job does: a decision
     /// that changes nothing still leaves Feishu showing the state it was judged on.
     async fn finish_unpushed(&mut self, records: &InstanceRecords) -> Result<(), SyncError> {
-        if records
-            .head
-            .as_ref()
-            .is_some_and(|head| head.pushed_seq < head.seq)
-        {
+        if unpushed(records) {
             push_latest(
                 self.service,
                 records.clone(),
@@ -291,7 +287,9 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
         let mut push_calls = Vec::new();
         let mut card_calls = Vec::new();
         let mut cards = Vec::new();
-        let already_pushed = self.progress.pushed;
+        // A retry whose push is done still pushes when the instance's latest state never reached
+        // Feishu (a later writer died before pushing it), as every other job does.
+        let already_pushed = self.progress.pushed && !unpushed(records);
         let already_carded = self.progress.card_done;
         let push = async {
             if already_pushed {
@@ -352,6 +350,14 @@ impl<S: InstanceStore, P: EventPublisher> Execution<'_, S, P> {
         self.progress.card_done = true;
         Ok(())
     }
+}
+
+/// Whether the instance's latest state has not been pushed yet.
+fn unpushed(records: &InstanceRecords) -> bool {
+    records
+        .head
+        .as_ref()
+        .is_some_and(|head| head.pushed_seq < head.seq)
 }
 
 /// Whether carrying out `verdict` brings every card of the instance to its task's state (and so

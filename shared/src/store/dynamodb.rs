@@ -446,8 +446,9 @@ impl InstanceStore for DynamoDbStore {
                     .update_expression("SET #claim = :claim")
                     .condition_expression(
                         "attribute_exists(#pk) \
-                         AND (attribute_not_exists(#claim) OR #claim.#until <= :now) \
-                         AND (attribute_not_exists(#status) OR #status <> :target)",
+                         AND ((attribute_not_exists(#claim) \
+                               AND (attribute_not_exists(#status) OR #status <> :target)) \
+                              OR #claim.#until <= :now)",
                     )
                     .expression_attribute_names("#pk", PK)
                     .expression_attribute_names("#claim", "claim")

@@ -199,7 +199,10 @@ impl InstanceStore for InMemoryStore {
                     .claim
                     .as_ref()
                     .is_some_and(|held| held.is_live(*now_ms));
-                if seq != *at_seq || claimed || card.status.as_ref() == Some(target) {
+                // A claim that ran out unsettled leaves the card's status unknown: it may be
+                // claimed again whatever status was recorded before.
+                let shows_target = card.claim.is_none() && card.status.as_ref() == Some(target);
+                if seq != *at_seq || claimed || shows_target {
                     return Ok(false);
                 }
                 card.claim = Some(lease.clone());
