@@ -17,3 +17,4 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod secrets;
 pub mod store;
+pub mod tls;

@@ -310,9 +310,9 @@ impl<T: CredentialPart> EnvChoice<T> {
     }
 }
 
-/// The AWS configuration, loaded from the environment.
+/// The AWS configuration, loaded from the environment (with the functions' HTTPS client).
 async fn load_aws_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    crate::tls::aws_config_loader().load().await
 }
 
 /// A Secrets Manager client that keeps `sdk_config`'s timeouts and fills in the unset ones with

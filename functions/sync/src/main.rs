@@ -43,7 +43,7 @@ async fn main() -> Result<(), Error> {
             .operation_attempt_timeout(AWS_ATTEMPT_TIMEOUT)
             .build();
         Some(
-            aws_config::defaults(aws_config::BehaviorVersion::latest())
+            feishu_bridge::tls::aws_config_loader()
                 .timeout_config(timeouts)
                 .load()
                 .await,
