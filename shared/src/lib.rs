@@ -17,4 +17,3 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod secrets;
 pub mod store;
-pub mod tls;

@@ -310,9 +310,9 @@ impl<T: CredentialPart> EnvChoice<T> {
     }
 }
 
-/// The AWS configuration, loaded from the environment (with the functions' HTTPS client).
+/// The AWS configuration, loaded from the environment.
 async fn load_aws_config() -> aws_config::SdkConfig {
-    crate::tls::aws_config_loader().load().await
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
 /// A Secrets Manager client that keeps `sdk_config`'s timeouts and fills in the unset ones with

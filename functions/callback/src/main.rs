@@ -19,7 +19,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
     approval_callback::metrics::install(EmfEmitter::from_env()?);
-    let sdk_config = feishu_bridge::tls::aws_config_loader().load().await;
+    let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let handoff = LambdaHandoff::new(&sdk_config, config.sync_function_name);
     let credentials = CallbackCredentialSource::from_env_with(&sdk_config)?;
     let service = Arc::new(CallbackService::new(

@@ -559,7 +559,7 @@ async fn secrets_manager(secrets: &[Value]) -> (MockServer, CallbackCredentialSo
 /// A Secrets Manager source for the secret `feishu` at `server`, read again at every callback
 /// (TTL zero, as after each TTL in production).
 async fn secrets_manager_at(server: &MockServer) -> CallbackCredentialSource {
-    let sdk_config = feishu_bridge::tls::aws_config_loader()
+    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(server.uri())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(

@@ -33,7 +33,7 @@ fn invoke_endpoint() -> MockBuilder {
 
 /// A hand-off to the sync function behind `server`.
 async fn handoff(server: &MockServer) -> LambdaHandoff {
-    let sdk_config = feishu_bridge::tls::aws_config_loader()
+    let sdk_config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(server.uri())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))

@@ -21,7 +21,7 @@ const KEY: &str = "kudryavtsev";
 const INVOKE_PATH: &str = "/2015-03-31/functions/approval-sync/invocations";
 
 async fn sdk_config(server: &MockServer) -> aws_config::SdkConfig {
-    feishu_bridge::tls::aws_config_loader()
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(server.uri())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(

@@ -43,7 +43,7 @@ async fn main() -> Result<(), Error> {
             .operation_attempt_timeout(AWS_ATTEMPT_TIMEOUT)
             .build();
         Some(
-            feishu_bridge::tls::aws_config_loader()
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
                 .timeout_config(timeouts)
                 .load()
                 .await,

@@ -206,9 +206,6 @@ pub enum ClientConfigError {
     /// The HTTP client could not be built (e.g. the TLS backend failed to initialise).
     #[error("could not build the HTTP client")]
     HttpClient(#[source] reqwest::Error),
-    /// The TLS configuration could not be built (e.g. no usable root certificates).
-    #[error("could not configure TLS for the HTTP client")]
-    Tls(#[source] rustls::Error),
 }
 
 #[cfg(test)]

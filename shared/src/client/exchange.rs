@@ -135,11 +135,9 @@ pub struct ReqwestExchange {
 }
 
 impl ReqwestExchange {
-    /// Builds the HTTP client (rustls, see [`crate::tls`]).
+    /// Builds the HTTP client (rustls).
     pub fn new() -> Result<Self, ClientConfigError> {
-        let tls = crate::tls::feishu_tls_config().map_err(ClientConfigError::Tls)?;
         let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("feishu-bridge/", env!("CARGO_PKG_VERSION")))
             .build()
