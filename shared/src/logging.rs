@@ -45,12 +45,13 @@ where
     };
 }
 
-/// The filter for Lambda's level (`AWS_LAMBDA_LOG_LEVEL`) and `RUST_LOG`. A level that does not
-/// parse (Lambda's `FATAL`, a typo) means INFO; a `RUST_LOG` directive that does not parse is
-/// ignored.
-pub fn filter(lambda_level: Option<&str>, rust_log: Option<&str>) -> Targets {
-    let default = lambda_level
-        .or(rust_log)
+/// The filter for Lambda's level (`AWS_LAMBDA_LOG_LEVEL`) and `RUST_LOG`; a blank variable counts
+/// as unset. A level that does not parse (Lambda's `FATAL`, a typo) means INFO; a `RUST_LOG`
+/// directive that does not parse is ignored.
+pub fn filter<'a>(lambda_level: Option<&'a str>, rust_log: Option<&'a str>) -> Targets {
+    let set = |value: Option<&'a str>| value.filter(|value| !value.trim().is_empty());
+    let default = set(lambda_level)
+        .or(set(rust_log))
         .and_then(|level| LevelFilter::from_str(level.trim()).ok())
         .unwrap_or(LevelFilter::INFO);
     let per_target = rust_log
@@ -92,8 +93,8 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_level_means_info() {
-        for level in ["FATAL", "loud", ""] {
+    fn an_unknown_or_blank_level_means_info() {
+        for level in ["FATAL", "loud", "", "  "] {
             let filter = filter(Some(level), None);
             assert!(allows(&filter, "approval_sync", Level::INFO), "{level}");
             assert!(!allows(&filter, "approval_sync", Level::DEBUG), "{level}");
