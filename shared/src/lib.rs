@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod ids;
 pub mod job;
 pub mod lifecycle;
+pub mod logging;
 pub mod metrics;
 pub mod secrets;
 pub mod store;

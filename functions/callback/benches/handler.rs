@@ -128,7 +128,7 @@ fn bench_handler(c: &mut Criterion) {
         std::env::set_var("AWS_LAMBDA_LOG_LEVEL", "INFO");
         std::env::remove_var("RUST_LOG");
     }
-    lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::sink);
+    feishu_bridge::logging::init_with_writer(std::io::sink);
     group.bench_function("encrypted_1kb_in_memory_handoff_json_log", &handler);
     group.finish();
 }

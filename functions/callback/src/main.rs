@@ -17,7 +17,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 async fn main() -> Result<(), Error> {
     // Lambda's logging controls, as in approval-sync: JSON when `AWS_LAMBDA_LOG_FORMAT=JSON` (as
     // template.yaml sets), level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else INFO.
-    lambda_runtime::tracing::init_default_subscriber();
+    feishu_bridge::logging::init();
     let config = Config::from_env()?;
     approval_callback::metrics::install(EmfEmitter::from_env()?);
     let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;

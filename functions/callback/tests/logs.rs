@@ -1,5 +1,5 @@
 //! The callback's log lines, written by the subscriber `main` installs
-//! (`lambda_runtime::tracing::init_default_subscriber`) in the JSON format Lambda is configured
+//! (`feishu_bridge::logging::init`) in the JSON format Lambda is configured
 //! with.
 //!
 //! A test binary of its own: the subscriber is process-global and reads the environment once.
@@ -41,7 +41,7 @@ async fn logs_name_the_decision_and_never_a_secret() {
     }
     let logs = CapturedLogs::default();
     let writer = logs.clone();
-    lambda_runtime::tracing::init_default_subscriber_with_writer(move || writer.clone());
+    feishu_bridge::logging::init_with_writer(move || writer.clone());
 
     let token = "SECRET-TOKEN-4711";
     let key = "SECRET-KEY-0815";

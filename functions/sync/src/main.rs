@@ -33,7 +33,7 @@ const AWS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    feishu_bridge::logging::init();
     let config = Config::from_env()?;
     // The AWS configuration is loaded once, and only when an AWS service is used: local runs
     // with the in-memory defaults and environment credentials need no AWS environment at all.
