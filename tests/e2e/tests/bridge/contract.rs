@@ -167,14 +167,7 @@ async fn the_jobs_and_events_the_bridge_produces_match_the_schemas() {
             TapOutcome::from_http_status(status),
         )
         .expect("settled");
-    let decision = eventually("the decision event", SETTLE, || async {
-        bridge
-            .decision_events()
-            .await
-            .into_iter()
-            .find(|event| event["detail-type"] == "Approval Decision")
-    })
-    .await;
+    let decision = bridge.first_event("Approval Decision", SETTLE).await;
     assert_valid(&decisions, "the decision event", &decision["detail"]);
     record(
         "decision-events/recorded-card-approval.json",
@@ -189,14 +182,9 @@ async fn the_jobs_and_events_the_bridge_produces_match_the_schemas() {
     );
     let (status, _) = bridge.post(&bridge.callback_url(), intruder).await;
     assert_eq!(status, 200);
-    let refused = eventually("the refused event", SETTLE, || async {
-        bridge
-            .decision_events()
-            .await
-            .into_iter()
-            .find(|event| event["detail-type"] == "Approval Decision Refused")
-    })
-    .await;
+    let refused = bridge
+        .first_event("Approval Decision Refused", SETTLE)
+        .await;
     assert_eq!(refused["detail"]["refusal"]["reason"], "not_the_approver");
     assert_valid(&refusals, "the refused event", &refused["detail"]);
     record(

@@ -350,6 +350,17 @@ impl Bridge {
         events.clone()
     }
 
+    /// The first event of `detail_type` routed to the test's queue, waiting up to `timeout`.
+    pub async fn first_event(&self, detail_type: &str, timeout: Duration) -> Value {
+        eventually(detail_type, timeout, || async {
+            self.decision_events()
+                .await
+                .into_iter()
+                .find(|event| event["detail-type"] == detail_type)
+        })
+        .await
+    }
+
     /// Runs `approvalctl redrive` with `args` on the failure queue (in moto), re-invoking jobs
     /// through `lambda-async`, which passes synchronous invokes to watch as Lambda answers them.
     /// Returns the exit code, standard output and standard error.

@@ -60,14 +60,9 @@ async fn a_tap_on_a_withdrawn_instance_is_answered_409_and_changes_nothing_in_fe
         .expect("settled");
 
     // Handed off all the same: the sync function refuses it and says so.
-    let refused = eventually("the refused event", SETTLE, || async {
-        bridge
-            .decision_events()
-            .await
-            .into_iter()
-            .find(|event| event["detail-type"] == "Approval Decision Refused")
-    })
-    .await;
+    let refused = bridge
+        .first_event("Approval Decision Refused", SETTLE)
+        .await;
     assert_eq!(
         refused["detail"]["refusal"]["reason"],
         "instance_not_pending"
