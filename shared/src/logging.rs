@@ -4,8 +4,12 @@
 //! adds its own) and no targets.
 //!
 //! The level comes from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG` when it is a level, else INFO.
+//! It applies to the bridge's own crates ([`BRIDGE_TARGETS`]); every other crate (the AWS SDK,
+//! hyper, rustls, …) is capped at INFO whatever that level: their DEBUG and TRACE lines may
+//! quote the requests and answers they carry — items with approvers' comments, secret values.
 //! `RUST_LOG` may also name levels per target (`aws_smithy_runtime=debug,approval_sync=trace`),
-//! matched by prefix. Filtering is by level and target only ([`Targets`]): `tracing-subscriber`'s
+//! matched by prefix: an explicit target directive is the one way to lift the cap, for a
+//! local investigation. Filtering is by level and target only ([`Targets`]): `tracing-subscriber`'s
 //! `EnvFilter` (span and field directives) brings a regular-expression engine into every
 //! bootstrap, which the functions' log lines never need.
 
@@ -45,9 +49,13 @@ where
     };
 }
 
+/// The crates (tracing target prefixes) whose lines follow the configured level.
+pub const BRIDGE_TARGETS: [&str; 3] = ["feishu_bridge", "approval_callback", "approval_sync"];
+
 /// The filter for Lambda's level (`AWS_LAMBDA_LOG_LEVEL`) and `RUST_LOG`; a blank variable counts
 /// as unset. A level that does not parse (Lambda's `FATAL`, a typo) means INFO; a `RUST_LOG`
-/// directive that does not parse is ignored.
+/// directive that does not parse is ignored. The level applies to [`BRIDGE_TARGETS`]; other
+/// targets get at most INFO unless a `RUST_LOG` directive names them.
 pub fn filter<'a>(lambda_level: Option<&'a str>, rust_log: Option<&'a str>) -> Targets {
     let set = |value: Option<&'a str>| value.filter(|value| !value.trim().is_empty());
     let default = set(lambda_level)
@@ -63,8 +71,10 @@ pub fn filter<'a>(lambda_level: Option<&'a str>, rust_log: Option<&'a str>) -> T
             let level = LevelFilter::from_str(level.trim()).ok()?;
             (!target.is_empty()).then(|| (target.to_owned(), level))
         });
+    let bridge = BRIDGE_TARGETS.map(|target| (target.to_owned(), default));
     Targets::new()
-        .with_default(default)
+        .with_default(default.min(LevelFilter::INFO))
+        .with_targets(bridge)
         .with_targets(per_target)
 }
 
@@ -90,6 +100,32 @@ mod tests {
         let neither = filter(None, None);
         assert!(allows(&neither, "approval_sync", Level::INFO));
         assert!(!allows(&neither, "approval_sync", Level::DEBUG));
+    }
+
+    #[test]
+    fn other_crates_are_capped_at_info_whatever_the_bridges_level() {
+        for level in ["DEBUG", "TRACE"] {
+            let filter = filter(Some(level), None);
+            for bridge in [
+                "feishu_bridge::secrets",
+                "approval_sync::handler",
+                "approval_callback",
+            ] {
+                assert!(allows(&filter, bridge, Level::DEBUG), "{level} {bridge}");
+            }
+            for other in [
+                "aws_smithy_runtime::client",
+                "hyper_util::client",
+                "aws_config",
+                "rustls",
+            ] {
+                assert!(allows(&filter, other, Level::INFO), "{level} {other}");
+                assert!(!allows(&filter, other, Level::DEBUG), "{level} {other}");
+            }
+        }
+        let quiet = filter(Some("INFO"), Some("aws_smithy_runtime=debug"));
+        assert!(allows(&quiet, "aws_smithy_runtime::client", Level::DEBUG));
+        assert!(!allows(&quiet, "hyper_util::client", Level::DEBUG));
     }
 
     #[test]
