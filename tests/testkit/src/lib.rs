@@ -4,8 +4,10 @@
 //! local port, waits until it answers, and stops it when dropped. They share [`ChildProcess`], a guard
 //! that makes sure no process outlives its test, and the helpers below for finding tools and
 //! pointing the AWS SDK (or a child process) at a local endpoint with fake credentials.
-//! [`CapturedLogs`] collects what a `tracing` subscriber writes, for tests that check log lines;
-//! [`check_emf_document`] checks a metrics document against the CloudWatch EMF specification.
+//! [`MotoPrincipal`]s are IAM identities in moto with credentials of their own (moto's SQS
+//! reports each message's `SenderId` by its sender). [`CapturedLogs`] collects what a `tracing`
+//! subscriber writes, for tests that check log lines; [`check_emf_document`] checks a metrics
+//! document against the CloudWatch EMF specification.
 //!
 //! Tools come from the workspace's `.venv` (created by `scripts/setup`) unless an environment
 //! variable names them.
@@ -13,6 +15,7 @@
 mod emf;
 mod logs;
 mod moto;
+mod principal;
 mod process;
 mod watch;
 
@@ -22,6 +25,7 @@ use std::path::{Path, PathBuf};
 pub use emf::check_emf_document;
 pub use logs::CapturedLogs;
 pub use moto::MotoServer;
+pub use principal::{MOTO_ACCOUNT, MotoPrincipal};
 pub use process::{ChildProcess, StartError};
 pub use watch::{LambdaWatch, WatchConfig, binary_path, build_binaries};
 

@@ -165,3 +165,66 @@ async fn moto_applies_concurrent_conditional_writes_atomically() {
         );
     }
 }
+
+/// The `SenderId` moto reports for each message in `queue_url` (received with `as_config`).
+async fn sender_ids(as_config: &aws_config::SdkConfig, queue_url: &str) -> Vec<String> {
+    let received = aws_sdk_sqs::Client::new(as_config)
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::SenderId)
+        .send()
+        .await
+        .expect("received");
+    let mut ids: Vec<String> = received
+        .messages()
+        .iter()
+        .map(|message| {
+            let attribute = aws_sdk_sqs::types::MessageSystemAttributeName::SenderId;
+            message.attributes().expect("attributes")[&attribute].clone()
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn moto_reports_each_sqs_message_sender_as_sqs_does() {
+    let moto = MotoServer::start().await;
+    let role = moto.role_session("sync-role", "b-sync").await;
+    let user = moto.user("intruder").await;
+    assert!(role.unique_id.starts_with("AROA"), "{role:?}");
+    assert_eq!(role.sender_id, format!("{}:b-sync", role.unique_id));
+    // moto's user ids are 20 random lowercase characters where IAM's start with AIDA.
+    assert_eq!(user.sender_id, user.unique_id);
+    let anonymous = moto.sdk_config().await;
+    let queue_url = aws_sdk_sqs::Client::new(&anonymous)
+        .create_queue()
+        .queue_name("senders")
+        .send()
+        .await
+        .expect("queue created")
+        .queue_url
+        .expect("a queue url");
+    for config in [
+        moto.sdk_config_as(&role).await,
+        moto.sdk_config_as(&user).await,
+        anonymous.clone(),
+    ] {
+        aws_sdk_sqs::Client::new(&config)
+            .send_message()
+            .queue_url(&queue_url)
+            .message_body("hello")
+            .send()
+            .await
+            .expect("sent");
+    }
+    let mut expected = vec![
+        role.sender_id.clone(),
+        user.sender_id.clone(),
+        // Credentials moto did not issue keep its constant.
+        "AIDAIT2UOQQY3AUEKVGXU".to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(sender_ids(&anonymous, &queue_url).await, expected);
+}
