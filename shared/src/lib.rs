@@ -16,5 +16,6 @@ pub mod job;
 pub mod lifecycle;
 pub mod logging;
 pub mod metrics;
+pub mod redrive;
 pub mod secrets;
 pub mod store;

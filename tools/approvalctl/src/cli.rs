@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use feishu_bridge::client::FeishuDomain;
 use feishu_bridge::crypto::CallbackCipher;
 use feishu_bridge::models::i18n::Locale;
+use feishu_bridge::redrive::SyncRoleId;
 
 use crate::error::CliError;
 
@@ -48,8 +49,9 @@ pub enum Command {
     Push(PushArgs),
     /// Send a test approval bot card (template 1008) to a user.
     Card(CardArgs),
-    /// List the jobs in the sync function's failure queue with their reason, re-invoke each
-    /// synchronously and delete the ones that succeed (--dry-run: list only).
+    /// List the jobs in the sync functions' failure queue with their reason, hand the ones
+    /// Lambda's on-failure destination wrote back to the asynchronous sync function, and list
+    /// what stays with the reason (--dry-run: list only).
     Redrive(RedriveArgs),
     /// Show an instance's stored records beside Feishu's view of it (external_instances/check);
     /// exit 0 when in sync, 1 when not.
@@ -242,15 +244,20 @@ pub struct RedriveArgs {
     /// The failure queue's URL (the stack's FailureQueueUrl output).
     #[arg(long, env = "FAILURE_QUEUE_URL", value_name = "URL", value_parser = http_url)]
     pub queue_url: String,
-    /// The sync function to re-invoke jobs with (the stack's SyncFunctionName output, which
-    /// takes synchronous invokes): name, ARN or partial ARN.
+    /// The asynchronous sync function to hand jobs back to (the stack's AsyncSyncFunctionName
+    /// output, `<stack>-sync`): name, ARN or partial ARN.
     #[arg(
         long,
-        env = "SYNC_FUNCTION_NAME",
+        env = "ASYNC_SYNC_FUNCTION_NAME",
         default_value = "approval-sync",
         value_parser = text
     )]
     pub function: String,
+    /// The unique id of the sync functions' role (the stack's SyncRoleId output, or
+    /// `aws iam get-role --role-name … --query Role.RoleId`): only records whose SQS SenderId is
+    /// a session of this role, i.e. written by Lambda's on-failure destination, are handed back.
+    #[arg(long, env = "SYNC_ROLE_ID", value_name = "ROLE_ID")]
+    pub sync_role_id: SyncRoleId,
     /// List the jobs and their reasons only; invoke and delete nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -1,122 +1,118 @@
-//! `redrive`: the jobs in the sync function's failure queue — list each with why it failed, then
-//! (unless `--dry-run`) re-invoke it synchronously and delete only the messages whose job
-//! succeeded. A job that fails again stays in the queue, and its new reason is printed.
+//! `redrive`: the jobs in the sync functions' failure queue — list each with why it failed, hand
+//! the ones Lambda's on-failure destination wrote back to the asynchronous sync function, delete
+//! those once Lambda accepted them, and list everything left in the queue with the reason
+//! (`feishu_bridge::redrive` decides; this module is its SQS and Lambda adapters and the
+//! listing).
 //!
-//! Each message is Lambda's on-failure record: `requestPayload` is the job, `responsePayload`
-//! the last error (`errorType`, `errorMessage`), `requestContext.condition` why Lambda gave up.
+//! A record counts as written by the destination when SQS's `SenderId` is a session of the sync
+//! functions' role (`--sync-role-id`, the stack's `SyncRoleId` output), which nobody else can
+//! start; a planted record stays, and is listed as such. Jobs go back with an asynchronous
+//! invoke (`InvocationType=Event`) of `<stack>-sync`, where they came from: a job that fails
+//! again returns to the queue after Lambda's retries.
+//!
 //! Messages are received with a visibility timeout, so a concurrent consumer does not see them
 //! while they are handled; the ones that stay are made visible again before the command ends.
-//!
 //! The AWS clients come from the standard AWS environment, so `AWS_ENDPOINT_URL_SQS` and
-//! `AWS_ENDPOINT_URL_LAMBDA` point them at moto and `cargo lambda watch` locally.
+//! `AWS_ENDPOINT_URL_LAMBDA` point them at moto and a local Lambda.
 
-use std::collections::HashSet;
 use std::fmt;
 
 use aws_sdk_lambda::error::DisplayErrorContext;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
-use aws_sdk_sqs::types::Message;
-use serde::Deserialize;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use feishu_bridge::redrive::{
+    FailureQueue, FailureRecord, Handled, JobInvoker, Outcome, QueuedMessage, RedriveOptions,
+    RedriveReport, redrive,
+};
 use serde_json::Value;
 
 use crate::cli::RedriveArgs;
 use crate::error::CliError;
-use crate::push::FunctionErrorBody;
 
 /// Runs `redrive`.
 pub async fn run(args: &RedriveArgs) -> Result<(), CliError> {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let queue = Queue {
+    let queue = SqsQueue {
         client: aws_sdk_sqs::Client::new(&config),
         url: &args.queue_url,
         visibility_timeout_secs: args.visibility_timeout_secs,
     };
-    let lambda = aws_sdk_lambda::Client::new(&config);
-    let mut seen = HashSet::new();
-    let mut kept = Vec::new();
-    let mut tally = Tally::default();
-    let outcome = async {
-        while seen.len() < args.limit {
-            let batch = queue.receive(args.limit - seen.len()).await?;
-            if batch.is_empty() {
-                break;
-            }
-            for message in batch {
-                let (Some(id), Some(receipt)) = (message.message_id(), message.receipt_handle())
-                else {
-                    continue;
-                };
-                if !seen.insert(id.to_owned()) {
-                    // Its visibility ran out while this run was busy: handled already.
-                    kept.push(receipt.to_owned());
-                    continue;
-                }
-                let entry = Entry::parse(&message);
-                println!("[{}] {entry}", seen.len());
-                match (&entry.record, args.dry_run) {
-                    (_, true) => {
-                        tally.listed += 1;
-                        kept.push(receipt.to_owned());
-                    }
-                    (None, false) => {
-                        println!("      stays: not a Lambda failure record, not redriven");
-                        tally.stayed += 1;
-                        kept.push(receipt.to_owned());
-                    }
-                    (Some(record), false) => {
-                        match invoke(&lambda, &args.function, &record.request_payload).await {
-                            Ok(()) => {
-                                queue.delete(receipt).await?;
-                                println!("      redriven: succeeded, deleted from the queue");
-                                tally.redriven += 1;
-                            }
-                            Err(reason) => {
-                                println!("      stays: failed again: {reason}");
-                                tally.stayed += 1;
-                                kept.push(receipt.to_owned());
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        Ok::<(), CliError>(())
-    }
-    .await;
-    // Whatever happened, the messages that stay become visible again at once.
-    let released = queue.release(&kept).await;
-    outcome?;
-    released?;
-    println!("{}", tally.summary(args.dry_run, seen.len() >= args.limit));
-    if tally.stayed > 0 {
-        return Err(CliError::JobsStayed(tally.stayed));
+    let invoker = AsyncInvoker {
+        client: aws_sdk_lambda::Client::new(&config),
+        function: &args.function,
+    };
+    let options = RedriveOptions {
+        limit: args.limit,
+        dry_run: args.dry_run,
+    };
+    let mut count = 0;
+    let report = redrive(&queue, &invoker, &args.sync_role_id, options, |handled| {
+        count += 1;
+        println!("[{count}] {}", Listed(handled, &args.function));
+    })
+    .await?;
+    println!("{}", summary(&report, args.dry_run));
+    if !args.dry_run && report.left() > 0 {
+        return Err(CliError::JobsStayed(report.left()));
     }
     Ok(())
 }
 
-/// The failure queue, as this command uses it.
-struct Queue<'a> {
+/// The failure queue in SQS.
+struct SqsQueue<'a> {
     client: aws_sdk_sqs::Client,
     url: &'a str,
     visibility_timeout_secs: i32,
 }
 
-impl Queue<'_> {
-    /// Up to `max` (at most 10) messages; empty when the queue has no visible message left.
-    async fn receive(&self, max: usize) -> Result<Vec<Message>, CliError> {
+impl SqsQueue<'_> {
+    fn error<E>(&self, action: &'static str, source: E) -> CliError
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        CliError::Queue {
+            action,
+            queue_url: self.url.to_owned(),
+            source: Box::new(source),
+        }
+    }
+}
+
+impl FailureQueue for SqsQueue<'_> {
+    type Error = CliError;
+
+    async fn receive(&self, max: usize) -> Result<Vec<QueuedMessage>, CliError> {
         let output = self
             .client
             .receive_message()
             .queue_url(self.url)
             .max_number_of_messages(i32::try_from(max.min(10)).unwrap_or(10))
             .visibility_timeout(self.visibility_timeout_secs)
+            // Who sent each message: the one thing about a record its sender cannot forge.
+            .message_system_attribute_names(MessageSystemAttributeName::SenderId)
             // A long poll asks every SQS server, so an empty answer means an empty queue.
             .wait_time_seconds(1)
             .send()
             .await
             .map_err(|source| self.error("receive messages from", source))?;
-        Ok(output.messages.unwrap_or_default())
+        Ok(output
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|message| {
+                let sender_id = message
+                    .attributes()
+                    .and_then(|attributes| attributes.get(&MessageSystemAttributeName::SenderId))
+                    .cloned();
+                Some(QueuedMessage {
+                    message_id: message.message_id?,
+                    receipt: message.receipt_handle?,
+                    body: message.body.unwrap_or_default(),
+                    sender_id,
+                })
+            })
+            .collect())
     }
 
     async fn delete(&self, receipt: &str) -> Result<(), CliError> {
@@ -130,7 +126,6 @@ impl Queue<'_> {
         Ok(())
     }
 
-    /// Makes the messages visible again now instead of when their visibility timeout ends.
     async fn release(&self, receipts: &[String]) -> Result<(), CliError> {
         for receipt in receipts {
             self.client
@@ -144,143 +139,125 @@ impl Queue<'_> {
         }
         Ok(())
     }
+}
 
-    fn error<E>(&self, action: &'static str, source: E) -> CliError
-    where
-        E: std::error::Error + Send + Sync + 'static,
-    {
-        CliError::Queue {
-            action,
-            queue_url: self.url.to_owned(),
-            source: Box::new(source),
-        }
+/// The asynchronous sync function in Lambda.
+struct AsyncInvoker<'a> {
+    client: aws_sdk_lambda::Client,
+    function: &'a str,
+}
+
+impl JobInvoker for AsyncInvoker<'_> {
+    type Error = String;
+
+    async fn invoke_async(&self, job: &str) -> Result<(), String> {
+        self.client
+            .invoke()
+            .function_name(self.function)
+            .invocation_type(InvocationType::Event)
+            .payload(Blob::new(job.as_bytes()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|error| {
+                format!(
+                    "invoking `{}` failed: {}",
+                    self.function,
+                    DisplayErrorContext(&error)
+                )
+            })
     }
 }
 
-/// Invokes the sync function synchronously with `job`; `Err` says why the job failed again.
-async fn invoke(
-    lambda: &aws_sdk_lambda::Client,
-    function: &str,
-    job: &Value,
-) -> Result<(), String> {
-    let payload = serde_json::to_vec(job).map_err(|_| "the job cannot be serialized".to_owned())?;
-    let output = lambda
-        .invoke()
-        .function_name(function)
-        .invocation_type(InvocationType::RequestResponse)
-        .payload(Blob::new(payload))
-        .send()
-        .await
-        .map_err(|error| {
-            format!(
-                "invoking `{function}` failed: {}",
-                DisplayErrorContext(&error)
-            )
-        })?;
-    match output.function_error() {
-        None => Ok(()),
-        Some(kind) => {
-            let answer = output.payload().map(Blob::as_ref).unwrap_or_default();
-            let body: FunctionErrorBody = serde_json::from_slice(answer).unwrap_or_default();
-            let reason = Reason {
-                error_type: body.error_type.unwrap_or_else(|| kind.to_owned()),
-                error_message: body.error_message.unwrap_or_default(),
-            };
-            Err(reason.to_string())
-        }
-    }
-}
-
-/// What the command did, for its last line.
-#[derive(Debug, Default)]
-struct Tally {
-    listed: usize,
-    redriven: usize,
-    stayed: usize,
-}
-
-impl Tally {
-    fn summary(&self, dry_run: bool, limit_reached: bool) -> String {
-        let more = if limit_reached {
-            " (--limit reached: more jobs may be waiting)"
+/// The run's last line.
+fn summary(report: &RedriveReport, dry_run: bool) -> String {
+    let more = if report.limit_reached {
+        " (--limit reached: more jobs may be waiting)"
+    } else {
+        ""
+    };
+    if dry_run {
+        let would = report
+            .handled
+            .iter()
+            .filter(|handled| handled.outcome == Outcome::WouldReplay)
+            .count();
+        format!(
+            "{} message(s) in the failure queue: {would} would be handed back to the sync \
+             function, {} would stay; nothing invoked or deleted (--dry-run){more}",
+            report.handled.len(),
+            report.handled.len() - would
+        )
+    } else {
+        let returns = if report.replayed() > 0 {
+            "; they run asynchronously, and one that fails again returns to the queue after \
+             Lambda's retries"
         } else {
             ""
         };
-        if dry_run {
-            format!(
-                "{} job(s) in the failure queue; nothing invoked or deleted (--dry-run){more}",
-                self.listed
-            )
-        } else {
-            format!(
-                "{} redriven and deleted, {} stayed in the queue{more}",
-                self.redriven, self.stayed
-            )
+        format!(
+            "{} handed back to the sync function and deleted, {} stayed in the queue{more}{returns}",
+            report.replayed(),
+            report.left()
+        )
+    }
+}
+
+/// One message as listed: what it is, why it failed, what became of it.
+struct Listed<'a>(&'a Handled, &'a str);
+
+impl fmt::Display for Listed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self(handled, function) = self;
+        match &handled.record {
+            None => f.write_str("a message that is not a Lambda failure record")?,
+            Some(record) => write!(f, "{}", RecordLine(record))?,
+        }
+        let sender = handled.sender_id.as_deref().unwrap_or("unknown");
+        write!(f, "\n      sender: {sender}\n      ")?;
+        match &handled.outcome {
+            Outcome::WouldReplay => write!(
+                f,
+                "would be handed back to `{function}` (sent by the sync functions' on-failure \
+                 destination)"
+            ),
+            Outcome::Replayed => write!(
+                f,
+                "handed back to `{function}` (asynchronous invoke) and deleted from the queue"
+            ),
+            Outcome::Left(reason) => write!(f, "stays: {reason}"),
+            Outcome::NotAccepted(reason) => write!(f, "stays: not handed back: {reason}"),
         }
     }
 }
 
-/// Lambda's on-failure record: the parts `redrive` reads.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FailureRecord {
-    #[serde(default)]
-    request_context: RequestContext,
-    request_payload: Value,
-    #[serde(default)]
-    response_payload: Option<Value>,
-}
+/// `decision APPROVE on inst/task — RetriesExhausted after 3 run(s)`, then the last error.
+struct RecordLine<'a>(&'a FailureRecord);
 
-/// Why Lambda gave up, and after how many runs.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RequestContext {
-    condition: Option<String>,
-    approximate_invoke_count: Option<u32>,
-}
-
-/// One message of the queue, as listed.
-#[derive(Debug)]
-struct Entry {
-    record: Option<FailureRecord>,
-}
-
-impl Entry {
-    fn parse(message: &Message) -> Self {
-        let record = message
-            .body()
-            .and_then(|body| serde_json::from_str::<FailureRecord>(body).ok())
-            .filter(|record| record.request_payload.is_object());
-        Self { record }
-    }
-}
-
-impl fmt::Display for Entry {
+impl fmt::Display for RecordLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Some(record) = &self.record else {
-            return f.write_str("a message that is not a Lambda failure record");
-        };
-        write!(f, "{}", JobLabel(&record.request_payload))?;
-        if let Some(condition) = &record.request_context.condition {
+        let record = self.0;
+        write!(f, "{}", JobLabel(record.job.fields()))?;
+        if let Some(condition) = &record.condition {
             write!(f, " — {condition}")?;
-            if let Some(count) = record.request_context.approximate_invoke_count {
+            if let Some(count) = record.invoke_count {
                 write!(f, " after {count} run(s)")?;
             }
         }
         let reason = record
-            .response_payload
+            .last_error
             .as_ref()
             .map(Reason::from_payload)
             .map_or_else(
                 || "no error recorded (the function never ran)".to_owned(),
-                |r| r.to_string(),
+                |reason| reason.to_string(),
             );
         write!(f, "\n      reason: {reason}")
     }
 }
 
 /// `decision APPROVE on inst/task`, `instance inst`, `message 123`: what a job is about.
-struct JobLabel<'a>(&'a Value);
+struct JobLabel<'a>(&'a serde_json::Map<String, Value>);
 
 impl fmt::Display for JobLabel<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -308,7 +285,8 @@ impl fmt::Display for JobLabel<'_> {
             Some("instance") => write!(
                 f,
                 "instance {}",
-                job.pointer("/instance/instance_id")
+                job.get("instance")
+                    .and_then(|instance| instance.get("instance_id"))
                     .map_or("?".to_owned(), text)
             ),
             Some("message") => write!(
@@ -383,24 +361,30 @@ impl fmt::Display for Reason {
 
 #[cfg(test)]
 mod tests {
+    use feishu_bridge::redrive::LeaveReason;
     use serde_json::json;
 
     use super::*;
-
-    fn message(body: &str) -> Message {
-        Message::builder()
-            .message_id("m-1")
-            .receipt_handle("r-1")
-            .body(body)
-            .build()
-    }
 
     const FEISHU_MESSAGE: &str = "Feishu message/update for inst-2/task-1 failed: Feishu \
         /open-apis/approval/v1/message/update failed with code 60001 (\"actionUrls incomplete \
         error\", HTTP 400), log_id 20260101ABC; rejected fields: actions";
 
+    fn handled(body: &serde_json::Value, outcome: Outcome) -> Handled {
+        Handled {
+            message_id: "m-1".to_owned(),
+            sender_id: Some("AROA3XFRBF535PLBIFPI4:b-sync".to_owned()),
+            record: FailureRecord::parse(&body.to_string()),
+            outcome,
+        }
+    }
+
+    fn listed(handled: &Handled) -> String {
+        Listed(handled, "b-sync").to_string()
+    }
+
     #[test]
-    fn a_record_lists_the_job_the_condition_and_feishus_details() {
+    fn a_record_lists_the_job_the_condition_feishus_details_and_the_outcome() {
         let record = json!({
             "version": "1.0",
             "timestamp": "2026-01-01T00:00:00.000Z",
@@ -409,17 +393,26 @@ mod tests {
             "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
             "responsePayload": {"errorType": "FeishuRejected", "errorMessage": FEISHU_MESSAGE}
         });
-        let listed = Entry::parse(&message(&record.to_string())).to_string();
+        let text = listed(&handled(&record, Outcome::Replayed));
         assert!(
-            listed
-                .starts_with("decision APPROVE on inst-2/task-1 — RetriesExhausted after 3 run(s)"),
-            "{listed}"
+            text.starts_with("decision APPROVE on inst-2/task-1 — RetriesExhausted after 3 run(s)"),
+            "{text}"
         );
         assert!(
-            listed.contains(
+            text.contains(
                 "reason: FeishuRejected (Feishu code 60001, msg \"actionUrls incomplete error\", log_id 20260101ABC): Feishu message/update"
             ),
-            "{listed}"
+            "{text}"
+        );
+        assert!(
+            text.contains("sender: AROA3XFRBF535PLBIFPI4:b-sync"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                "handed back to `b-sync` (asynchronous invoke) and deleted from the queue"
+            ),
+            "{text}"
         );
     }
 
@@ -429,29 +422,53 @@ mod tests {
             "requestContext": {"condition": "EventAgeExceeded", "approximateInvokeCount": 0},
             "requestPayload": {"type": "instance", "instance": {"instance_id": "inst-9"}}
         });
-        let listed = Entry::parse(&message(&record.to_string())).to_string();
+        let text = listed(&handled(&record, Outcome::WouldReplay));
         assert!(
-            listed.starts_with("instance inst-9 — EventAgeExceeded"),
-            "{listed}"
+            text.starts_with("instance inst-9 — EventAgeExceeded"),
+            "{text}"
         );
-        assert!(listed.contains("no error recorded"), "{listed}");
-        let message_job =
-            JobLabel(&json!({"type": "message", "message_id": "7690275278685244603"}));
-        assert_eq!(message_job.to_string(), "message 7690275278685244603");
-        let card = JobLabel(&json!({"type": "decision", "action": "REJECT", "message_id": "42"}));
-        assert_eq!(card.to_string(), "decision REJECT on card 42");
+        assert!(text.contains("no error recorded"), "{text}");
+        let label =
+            |job: serde_json::Value| JobLabel(job.as_object().expect("an object")).to_string();
+        assert_eq!(
+            label(json!({"type": "message", "message_id": "7690275278685244603"})),
+            "message 7690275278685244603"
+        );
+        assert_eq!(
+            label(json!({"type": "decision", "action": "REJECT", "message_id": "42"})),
+            "decision REJECT on card 42"
+        );
     }
 
     #[test]
-    fn anything_else_is_not_a_record() {
-        for body in ["not json", "{}", r#"{"requestPayload": "text"}"#] {
-            let entry = Entry::parse(&message(body));
-            assert!(entry.record.is_none(), "{body}");
-            assert_eq!(
-                entry.to_string(),
-                "a message that is not a Lambda failure record"
-            );
-        }
+    fn what_stays_is_listed_with_its_reason() {
+        let planted = Handled {
+            sender_id: Some("AIDAEXAMPLEINTRUDER1".to_owned()),
+            ..handled(
+                &json!({"requestPayload": {"type": "decision", "action": "APPROVE", "instance_id": "PO-42", "task_id": "cfo"}}),
+                Outcome::Left(LeaveReason::ForeignSender {
+                    sender_id: "AIDAEXAMPLEINTRUDER1".to_owned(),
+                }),
+            )
+        };
+        let text = listed(&planted);
+        assert!(text.starts_with("decision APPROVE on PO-42/cfo"), "{text}");
+        assert!(
+            text.ends_with(
+                "stays: sent by AIDAEXAMPLEINTRUDER1, not by the sync functions' on-failure \
+                 destination: planted or misrouted, never replayed"
+            ),
+            "{text}"
+        );
+        let junk = handled(
+            &json!("junk"),
+            Outcome::Left(LeaveReason::NotAFailureRecord),
+        );
+        assert_eq!(
+            listed(&junk),
+            "a message that is not a Lambda failure record\n      sender: \
+             AROA3XFRBF535PLBIFPI4:b-sync\n      stays: not a Lambda failure record"
+        );
     }
 
     #[test]

@@ -1,18 +1,23 @@
-//! `approvalctl redrive` end to end: the binary against moto's SQS (the failure queue, holding
-//! Lambda's on-failure records as `lambda-async` writes them) and a stand-in for Lambda's Invoke
-//! API (wiremock) that succeeds or fails each job by its instance id.
+//! `approvalctl redrive` end to end: the binary against moto's SQS (the failure queue) and a
+//! stand-in for Lambda's Invoke API (wiremock).
+//!
+//! Two principals write to the queue, each with credentials moto issued: a session of the sync
+//! functions' role (as Lambda's on-failure destination writes records) and another IAM user
+//! (planting records). moto, through testkit's `moto_server.py`, reports each message's
+//! `SenderId` by the principal that sent it, as SQS does; what it cannot show is that real
+//! Lambda destinations send with the execution role (AWS documents it; the template's queue
+//! policy relies on it too), nor does moto enforce the queue policy that keeps the second
+//! principal out in the first place.
 
 use std::process::Stdio;
 
-use lambda_async::{FailureCondition, InvocationRecord, RequestContext, ResponseContext};
-use serde_json::{Value, json};
-use testkit::MotoServer;
+use testkit::{MotoPrincipal, MotoServer};
 use tokio::process::Command;
-use wiremock::matchers::{body_string_contains, header, method, path};
+use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const FUNCTION: &str = "approval-sync";
-const INVOKE_PATH: &str = "/2015-03-31/functions/approval-sync/invocations";
+const FUNCTION: &str = "b-sync";
+const INVOKE_PATH: &str = "/2015-03-31/functions/b-sync/invocations";
 
 /// What a run of the binary produced.
 #[derive(Debug)]
@@ -22,12 +27,18 @@ struct Outcome {
     stderr: String,
 }
 
-/// The failure queue in moto and the Invoke stand-in.
+/// The failure queue in moto, the two principals writing to it, and the Invoke stand-in.
 struct Harness {
-    _moto: MotoServer,
-    moto_url: String,
+    moto: MotoServer,
+    /// The queue as the operator sees it.
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
+    /// The sync functions' role, as Lambda's on-failure destination uses it.
+    sync_role: MotoPrincipal,
+    destination: aws_sdk_sqs::Client,
+    /// Someone else allowed sqs:SendMessage, and its SenderId.
+    intruder: aws_sdk_sqs::Client,
+    intruder_id: String,
     lambda: MockServer,
 }
 
@@ -43,18 +54,33 @@ impl Harness {
             .expect("queue created")
             .queue_url
             .expect("queue url");
+        let sync_role = moto.role_session("bridge-SyncFunctionRole", FUNCTION).await;
+        let intruder = moto.user("ci-deployer").await;
+        let destination = aws_sdk_sqs::Client::new(&moto.sdk_config_as(&sync_role).await);
+        let intruder_id = intruder.sender_id.clone();
+        let intruder = aws_sdk_sqs::Client::new(&moto.sdk_config_as(&intruder).await);
+        // Lambda answers an accepted asynchronous invoke with 202 and no body.
         let lambda = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(INVOKE_PATH))
+            .and(header("x-amz-invocation-type", "Event"))
+            .respond_with(ResponseTemplate::new(202))
+            .mount(&lambda)
+            .await;
         Self {
-            moto_url: moto.endpoint_url(),
-            _moto: moto,
+            moto,
             sqs,
             queue_url,
+            sync_role,
+            destination,
+            intruder,
+            intruder_id,
             lambda,
         }
     }
 
-    async fn send(&self, body: String) {
-        self.sqs
+    async fn send(&self, as_client: &aws_sdk_sqs::Client, body: &str) {
+        as_client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
@@ -102,19 +128,22 @@ impl Harness {
         bodies
     }
 
-    /// Runs `approvalctl redrive` with `args`, the queue and the Invoke stand-in.
+    /// Runs `approvalctl redrive` with `args`, as the operator (moto's default credentials),
+    /// trusting the sync role.
     async fn redrive(&self, args: &[&str]) -> Outcome {
+        let role_id = self.sync_role.unique_id.clone();
+        self.run(&[&["--sync-role-id", role_id.as_str()], args].concat())
+            .await
+    }
+
+    async fn run(&self, args: &[&str]) -> Outcome {
         let output = Command::new(env!("CARGO_BIN_EXE_approvalctl"))
             .arg("redrive")
             .args(["--queue-url", &self.queue_url, "--function", FUNCTION])
             .args(args)
             .env_clear()
-            .env("AWS_ENDPOINT_URL_SQS", &self.moto_url)
+            .envs(self.moto.aws_env())
             .env("AWS_ENDPOINT_URL_LAMBDA", self.lambda.uri())
-            .env("AWS_REGION", testkit::AWS_REGION)
-            .env("AWS_ACCESS_KEY_ID", testkit::FAKE_AWS_CREDENTIAL)
-            .env("AWS_SECRET_ACCESS_KEY", testkit::FAKE_AWS_CREDENTIAL)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .output()
@@ -126,208 +155,88 @@ impl Harness {
             stderr: String::from_utf8(output.stderr).expect("UTF-8 stderr"),
         }
     }
+
+    /// The payloads the stand-in was invoked with, as sent.
+    async fn invoked(&self) -> Vec<String> {
+        let mut jobs: Vec<String> = self
+            .lambda
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(|request| String::from_utf8(request.body.clone()).expect("UTF-8 payload"))
+            .collect();
+        jobs.sort();
+        jobs
+    }
 }
 
-/// A decision job on `instance_id`.
-fn decision(instance_id: &str) -> Value {
-    json!({
-        "type": "decision",
-        "approval_code": "C30381C8",
-        "instance_id": instance_id,
-        "task_id": "manager",
-        "action": "APPROVE",
-        "user_id": "u-1",
-        "reason": "预算内，同意",
-        "received_at": "1795312345678"
-    })
-}
-
-/// Lambda's on-failure record of `job`, failed with `error`.
-fn record(job: Value, condition: FailureCondition, error: Option<Value>) -> String {
-    let record = InvocationRecord {
-        version: "1.0".to_owned(),
-        timestamp: "2026-11-30T12:00:00.000Z".to_owned(),
-        request_context: RequestContext {
-            request_id: "7b1c2d3e-0000-4000-8000-000000000001".to_owned(),
-            function_arn: "arn:aws:lambda:us-east-1:123456789012:function:approval-sync:$LATEST"
-                .to_owned(),
-            condition,
-            approximate_invoke_count: if error.is_some() { 3 } else { 0 },
-        },
-        request_payload: job,
-        response_context: error.as_ref().map(|_| ResponseContext {
-            status_code: 200,
-            executed_version: "$LATEST".to_owned(),
-            function_error: Some("Unhandled".to_owned()),
-        }),
-        response_payload: error,
-    };
-    serde_json::to_string(&record).unwrap()
-}
-
-fn feishu_rejected(code: i64, msg: &str, log_id: &str) -> Value {
-    json!({
-        "errorType": "FeishuRejected",
-        "errorMessage": format!(
-            "Feishu message/update for inst/manager failed: Feishu /open-apis/approval/v1/message/update failed with code {code} (\"{msg}\", HTTP 400), log_id {log_id}"
-        )
-    })
-}
-
-/// The stand-in answers a job on `instance_id` with success.
-async fn succeeds(lambda: &MockServer, instance_id: &str) {
-    Mock::given(method("POST"))
-        .and(path(INVOKE_PATH))
-        .and(header("x-amz-invocation-type", "RequestResponse"))
-        .and(body_string_contains(format!(
-            "\"instance_id\":\"{instance_id}\""
-        )))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"job": "decision", "instance_id": instance_id})),
-        )
-        .mount(lambda)
-        .await;
-}
-
-/// The stand-in answers a job on `instance_id` with a function error, as Lambda does.
-async fn fails_again(lambda: &MockServer, instance_id: &str, error: Value) {
-    Mock::given(method("POST"))
-        .and(path(INVOKE_PATH))
-        .and(body_string_contains(format!(
-            "\"instance_id\":\"{instance_id}\""
-        )))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("X-Amz-Function-Error", "Unhandled")
-                .set_body_json(error),
-        )
-        .mount(lambda)
-        .await;
-}
-
-/// The jobs the stand-in was invoked with.
-async fn invoked_jobs(lambda: &MockServer) -> Vec<Value> {
-    lambda
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .iter()
-        .map(|request| serde_json::from_slice(&request.body).expect("a JSON job"))
-        .collect()
-}
-
-#[tokio::test]
-async fn dry_run_lists_every_job_with_its_reason_and_changes_nothing() {
-    let harness = Harness::start().await;
-    harness
-        .send(record(
-            decision("inst-quota"),
-            FailureCondition::RetriesExhausted,
-            Some(feishu_rejected(99991403, "quota exceeded", "LOG-1")),
-        ))
-        .await;
-    harness
-        .send(record(
-            decision("inst-old"),
-            FailureCondition::EventAgeExceeded,
-            None,
-        ))
-        .await;
-    let before = harness.bodies().await;
-
-    let outcome = harness.redrive(&["--dry-run"]).await;
-
-    assert_eq!(outcome.code, 0, "{outcome:?}");
-    assert!(
-        outcome
-            .stdout
-            .contains("decision APPROVE on inst-quota/manager — RetriesExhausted after 3 run(s)"),
-        "{outcome:?}"
-    );
-    assert!(
-        outcome.stdout.contains(
-            "reason: FeishuRejected (Feishu code 99991403, msg \"quota exceeded\", log_id LOG-1)"
-        ),
-        "{outcome:?}"
-    );
-    assert!(
-        outcome
-            .stdout
-            .contains("decision APPROVE on inst-old/manager — EventAgeExceeded"),
-        "{outcome:?}"
-    );
-    assert!(
-        outcome.stdout.contains("2 job(s) in the failure queue"),
-        "{outcome:?}"
-    );
-    assert!(
-        invoked_jobs(&harness.lambda).await.is_empty(),
-        "nothing invoked"
-    );
-    assert_eq!(
-        harness.bodies().await,
-        before,
-        "every message is still there, visible"
-    );
-}
-
-#[tokio::test]
-async fn redrive_deletes_the_jobs_that_succeed_and_keeps_the_rest_with_their_new_reason() {
-    let harness = Harness::start().await;
-    let broken = record(
-        decision("inst-broken"),
-        FailureCondition::RetriesExhausted,
-        Some(feishu_rejected(
-            99991400,
-            "request trigger frequency limit",
-            "LOG-OLD",
-        )),
-    );
-    let not_a_record = "{\"hello\":\"world\"}".to_owned();
-    harness
-        .send(record(
-            decision("inst-ok-1"),
-            FailureCondition::RetriesExhausted,
-            Some(feishu_rejected(
-                99991400,
-                "request trigger frequency limit",
-                "LOG-2",
-            )),
-        ))
-        .await;
-    harness.send(broken.clone()).await;
-    harness
-        .send(record(
-            decision("inst-ok-2"),
-            FailureCondition::EventAgeExceeded,
-            None,
-        ))
-        .await;
-    harness.send(not_a_record.clone()).await;
-    succeeds(&harness.lambda, "inst-ok-1").await;
-    succeeds(&harness.lambda, "inst-ok-2").await;
-    fails_again(
-        &harness.lambda,
-        "inst-broken",
-        feishu_rejected(60001, "actionUrls incomplete error", "LOG-NEW"),
+/// A decision job on `instance_id`, as the callback writes one (with a proof), formatted the way
+/// it was recorded: redrive must send exactly these bytes back.
+fn decision(instance_id: &str) -> String {
+    format!(
+        r#"{{"type":"decision","approval_code":"C30381C8","instance_id":"{instance_id}","task_id":"manager","action":"APPROVE","user_id":"u-1","reason":"预算内，同意","message_id":7690275278685244603123,"received_at":"1795312345678","delivery_id":"d-{instance_id}","proof":"q1w2e3=="}}"#
     )
-    .await;
+}
+
+/// Lambda's on-failure record of `job` (its JSON text embedded as it is), failed with a
+/// Feishu rejection.
+fn record(job: &str) -> String {
+    format!(
+        r#"{{"version":"1.0","timestamp":"2026-11-30T12:00:00.000Z","requestContext":{{"requestId":"7b1c2d3e-0000-4000-8000-000000000001","functionArn":"arn:aws:lambda:us-east-1:123456789012:function:b-sync:$LATEST","condition":"RetriesExhausted","approximateInvokeCount":3}},"requestPayload":{job},"responseContext":{{"statusCode":200,"executedVersion":"$LATEST","functionError":"Unhandled"}},"responsePayload":{{"errorType":"FeishuRejected","errorMessage":"Feishu /open-apis/approval/v4/external_instances failed with code 99991400 (\"request trigger frequency limit\", HTTP 400), log_id LOG-1"}}}}"#
+    )
+}
+
+#[tokio::test]
+async fn a_planted_record_stays_and_is_listed_while_the_destinations_are_handed_back() {
+    let harness = Harness::start().await;
+    let honest = [decision("po-honest-1"), decision("po-honest-2")];
+    for job in &honest {
+        harness.send(&harness.destination, &record(job)).await;
+    }
+    // A decision nobody made, dressed as Lambda's record of a failed job.
+    let planted = record(&decision("po-forged"));
+    harness.send(&harness.intruder, &planted).await;
+    let not_a_record = r#"{"hello":"world"}"#;
+    harness.send(&harness.destination, not_a_record).await;
 
     let outcome = harness.redrive(&[]).await;
 
-    assert_eq!(outcome.code, 1, "a job stayed: {outcome:?}");
+    assert_eq!(outcome.code, 1, "something stayed: {outcome:?}");
     assert!(
         outcome
             .stderr
             .contains("2 job(s) stayed in the failure queue"),
         "{outcome:?}"
     );
+    let mut handed_back = honest.to_vec();
+    handed_back.sort();
+    assert_eq!(
+        harness.invoked().await,
+        handed_back,
+        "the honest jobs, byte for byte, and nothing else"
+    );
+    assert_eq!(
+        outcome
+            .stdout
+            .matches("handed back to `b-sync` (asynchronous invoke) and deleted from the queue")
+            .count(),
+        2,
+        "{outcome:?}"
+    );
     assert!(
-        outcome.stdout.contains(
-            "stays: failed again: FeishuRejected (Feishu code 60001, msg \"actionUrls incomplete error\", log_id LOG-NEW)"
-        ),
-        "the new reason is printed: {outcome:?}"
+        outcome
+            .stdout
+            .contains("decision APPROVE on po-forged/manager — RetriesExhausted after 3 run(s)"),
+        "the planted record is listed for what it claims: {outcome:?}"
+    );
+    assert!(
+        outcome.stdout.contains(&format!(
+            "stays: sent by {}, not by the sync functions' on-failure destination: planted or \
+             misrouted, never replayed",
+            harness.intruder_id
+        )),
+        "{outcome:?}"
     );
     assert!(
         outcome
@@ -335,62 +244,110 @@ async fn redrive_deletes_the_jobs_that_succeed_and_keeps_the_rest_with_their_new
             .contains("stays: not a Lambda failure record"),
         "{outcome:?}"
     );
-    assert_eq!(
+    assert!(
         outcome
             .stdout
-            .matches("redriven: succeeded, deleted from the queue")
-            .count(),
-        2,
+            .contains(&format!("sender: {}", harness.sync_role.sender_id)),
         "{outcome:?}"
     );
     assert!(
-        outcome.stdout.contains("2 redriven and deleted, 2 stayed"),
+        outcome
+            .stdout
+            .contains("2 handed back to the sync function and deleted, 2 stayed in the queue"),
         "{outcome:?}"
     );
+    let mut left = vec![planted, not_a_record.to_owned()];
+    left.sort();
+    assert_eq!(harness.bodies().await, left, "what stayed is visible again");
+}
 
-    let mut invoked: Vec<String> = invoked_jobs(&harness.lambda)
-        .await
-        .iter()
-        .map(|job| {
-            assert_eq!(
-                job["type"], "decision",
-                "the job is re-sent as it was: {job}"
-            );
-            assert_eq!(job["reason"], "预算内，同意");
-            job["instance_id"].as_str().unwrap().to_owned()
-        })
-        .collect();
-    invoked.sort();
-    assert_eq!(invoked, ["inst-broken", "inst-ok-1", "inst-ok-2"]);
+#[tokio::test]
+async fn dry_run_lists_every_verdict_and_changes_nothing() {
+    let harness = Harness::start().await;
+    harness
+        .send(&harness.destination, &record(&decision("po-1")))
+        .await;
+    harness
+        .send(&harness.intruder, &record(&decision("po-2")))
+        .await;
+    let before = harness.bodies().await;
 
-    let mut expected = vec![broken, not_a_record];
-    expected.sort();
+    let outcome = harness.redrive(&["--dry-run"]).await;
+
+    assert_eq!(outcome.code, 0, "{outcome:?}");
+    assert!(
+        outcome.stdout.contains(
+            "reason: FeishuRejected (Feishu code 99991400, msg \"request trigger frequency limit\", log_id LOG-1)"
+        ),
+        "{outcome:?}"
+    );
+    assert!(
+        outcome.stdout.contains("would be handed back to `b-sync`"),
+        "{outcome:?}"
+    );
+    assert!(outcome.stdout.contains("never replayed"), "{outcome:?}");
+    assert!(
+        outcome.stdout.contains(
+            "2 message(s) in the failure queue: 1 would be handed back to the sync function, 1 would stay"
+        ),
+        "{outcome:?}"
+    );
+    assert!(harness.invoked().await.is_empty(), "nothing invoked");
     assert_eq!(
         harness.bodies().await,
-        expected,
-        "only what failed stays, visible again"
+        before,
+        "every message is still there"
     );
 }
 
 #[tokio::test]
-async fn an_unreachable_lambda_endpoint_keeps_every_job() {
+async fn a_job_lambda_does_not_accept_stays_with_the_reason() {
     let harness = Harness::start().await;
-    harness
-        .send(record(
-            decision("inst-1"),
-            FailureCondition::RetriesExhausted,
-            None,
-        ))
+    harness.lambda.reset().await;
+    Mock::given(method("POST"))
+        .and(path(INVOKE_PATH))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .set_body_json(serde_json::json!({
+                    "Type": "User",
+                    "message": "Rate Exceeded.",
+                    "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded"
+                }))
+                .insert_header("x-amzn-errortype", "TooManyRequestsException"),
+        )
+        .mount(&harness.lambda)
         .await;
-    let before = harness.bodies().await;
-    // Nothing mounted: the stand-in answers 404, which the SDK reports as an invoke failure.
+    let body = record(&decision("po-throttled"));
+    harness.send(&harness.destination, &body).await;
+
     let outcome = harness.redrive(&[]).await;
+
     assert_eq!(outcome.code, 1, "{outcome:?}");
     assert!(
         outcome
             .stdout
-            .contains("stays: failed again: invoking `approval-sync` failed"),
+            .contains("stays: not handed back: invoking `b-sync` failed"),
         "{outcome:?}"
     );
-    assert_eq!(harness.bodies().await, before);
+    assert_eq!(harness.bodies().await, [body]);
+}
+
+#[tokio::test]
+async fn without_the_sync_role_id_nothing_is_read() {
+    let harness = Harness::start().await;
+    harness
+        .send(&harness.destination, &record(&decision("po-1")))
+        .await;
+    let missing = harness.run(&[]).await;
+    assert_eq!(missing.code, 2, "a usage error: {missing:?}");
+    assert!(missing.stderr.contains("--sync-role-id"), "{missing:?}");
+    let malformed = harness
+        .run(&["--sync-role-id", "arn:aws:iam::123456789012:role/sync"])
+        .await;
+    assert_eq!(malformed.code, 2, "{malformed:?}");
+    assert!(
+        malformed.stderr.contains("is not an IAM role id"),
+        "{malformed:?}"
+    );
+    assert!(harness.invoked().await.is_empty());
 }

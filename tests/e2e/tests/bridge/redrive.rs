@@ -1,6 +1,7 @@
 //! `approvalctl redrive` on the whole local stack: a decision whose instance push fails every
-//! attempt lands in the failure queue (through `lambda-async`, as Lambda's on-failure record);
-//! once Feishu is healthy again, redrive applies it and empties the queue.
+//! attempt lands in the failure queue (through `lambda-async`, as Lambda's on-failure record,
+//! sent with the sync role); once Feishu is healthy again, redrive hands it back to the
+//! asynchronous sync function, which applies it, and the queue is empty.
 
 use std::time::Duration;
 
@@ -66,9 +67,12 @@ async fn a_job_that_failed_every_retry_is_applied_by_redrive_and_leaves_the_queu
     let (code, redriven, errors) = bridge.redrive(&[]).await;
     assert_eq!(code, 0, "{redriven}\n{errors}");
     assert!(
-        redriven.contains("1 redriven and deleted, 0 stayed"),
+        redriven.contains("1 handed back to the sync function and deleted, 0 stayed"),
         "{redriven}"
     );
+    // The job runs asynchronously, as the callback's hand-off did.
+    let stats = bridge.lambda_async.wait_until_idle(SETTLE).await;
+    assert_eq!((stats.pending, stats.succeeded), (0, 1), "{stats:?}");
 
     let task = bridge
         .sim

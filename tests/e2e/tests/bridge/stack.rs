@@ -7,7 +7,9 @@
 //!   Lambda's asynchronous invoke of the sync function, with retries and the on-failure queue;
 //! - moto (one server for the whole test process) for the sync function's DynamoDB table, its
 //!   EventBridge bus — with a rule routing `source: feishu-approval-bridge` to an SQS queue the
-//!   test reads decision events from — and the SQS on-failure queue.
+//!   test reads decision events from — and the SQS on-failure queue, which `lambda-async` writes
+//!   to as a session of the bridge's own sync role (so the records' `SenderId` is the role's, as
+//!   with Lambda's on-failure destination).
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -80,6 +82,8 @@ pub struct Bridge {
     store: DynamoDbStore,
     events_queue_url: String,
     failures_queue_url: String,
+    /// The unique id of the role `lambda-async` writes failure records with.
+    sync_role_id: String,
     events: Mutex<Vec<Value>>,
     http: reqwest::Client,
 }
@@ -132,6 +136,12 @@ impl Bridge {
         let callback_token = random_text(24);
         let callback_key = random_text(32);
 
+        // Lambda sends a failed job's record with the function's execution role.
+        let sync_role = moto
+            .role_session(&format!("sync-role-{suffix}"), SYNC_FUNCTION)
+            .await;
+        let destination = aws_sdk_sqs::Client::new(&moto.sdk_config_as(&sync_role).await);
+
         let watch_port = testkit::free_port();
         let watch_url = format!("http://127.0.0.1:{watch_port}");
         let lambda_async = LambdaAsync::start(
@@ -141,7 +151,7 @@ impl Bridge {
                 max_concurrency: options.concurrency,
                 ..AsyncConfig::new(&watch_url)
             },
-            FailureDestination::sqs(sqs.clone(), &failures_queue_url),
+            FailureDestination::sqs(destination, &failures_queue_url),
         )
         .await
         .expect("lambda-async starts");
@@ -190,6 +200,7 @@ impl Bridge {
             store,
             events_queue_url,
             failures_queue_url,
+            sync_role_id: sync_role.unique_id,
             events: Mutex::new(Vec::new()),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -361,9 +372,9 @@ impl Bridge {
         .await
     }
 
-    /// Runs `approvalctl redrive` with `args` on the failure queue (in moto), re-invoking jobs
-    /// through `lambda-async`, which passes synchronous invokes to watch as Lambda answers them.
-    /// Returns the exit code, standard output and standard error.
+    /// Runs `approvalctl redrive` with `args` on the failure queue (in moto), trusting the
+    /// bridge's sync role and handing jobs back to `lambda-async` (asynchronous invokes, run
+    /// under watch). Returns the exit code, standard output and standard error.
     pub async fn redrive(&self, args: &[&str]) -> (i32, String, String) {
         let moto = MOTO.get().expect("moto runs while a bridge exists");
         let output = tokio::process::Command::new(testkit::binary_path(APPROVALCTL))
@@ -373,6 +384,8 @@ impl Bridge {
                 &self.failures_queue_url,
                 "--function",
                 SYNC_FUNCTION,
+                "--sync-role-id",
+                &self.sync_role_id,
             ])
             .args(args)
             .env_clear()
