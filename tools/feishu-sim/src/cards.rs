@@ -1,5 +1,6 @@
-//! What the approver sees on a bot card and does with it: whether its quick-approval buttons
-//! are live, the callback Feishu posts when one is tapped (`feishu-api.md` §2.2, encrypted per
+//! What the approver sees on a bot card and does with it: the card as delivered ([`MessageRecord`]:
+//! its status and history, whether its quick-approval buttons are live, whether it can still be
+//! updated), the callback Feishu posts when one is tapped (`feishu-api.md` §2.2, encrypted per
 //! §2.3), and what Feishu does to the card once that callback answered (§2.4).
 //!
 //! Feishu itself posts the callback; the simulator only produces it ([`crate::SimHandle::tap`]),
@@ -16,7 +17,106 @@ use serde_json::{Map, Number, Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::ids;
-use crate::messages::MessageRecord;
+
+/// Only messages younger than this can be updated.
+pub(crate) const UPDATE_WINDOW_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+/// The only template whose cards can be updated.
+pub(crate) const UPDATABLE_TEMPLATE: &str = "1008";
+
+/// Who set a card's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusSource {
+    /// `message/send` (always `PENDING`).
+    Sent,
+    /// A `message/update` call.
+    Update,
+    /// Feishu itself, after a tap's callback succeeded: the button's `next_status` (§2.4).
+    NextStatus,
+}
+
+/// One status a card has had.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusChange {
+    /// `PENDING` (as sent), then the status each update or `next_status` set.
+    pub status: String,
+    /// Who set it.
+    pub source: StatusSource,
+    /// `status_name` of a `CUSTOM` update.
+    pub status_name: Option<String>,
+    /// `detail_action_name` of a `CUSTOM` update.
+    pub detail_action_name: Option<String>,
+    /// When it changed (simulator clock, Unix ms).
+    pub at_ms: i64,
+}
+
+/// A bot card Feishu delivered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    /// The 19-digit decimal id returned by `message/send`.
+    pub message_id: String,
+    /// The template, e.g. `1008`.
+    pub template_id: String,
+    /// Recipient `user_id`, if addressed by it.
+    pub user_id: Option<String>,
+    /// Recipient `open_id`, if addressed by it.
+    pub open_id: Option<String>,
+    /// The idempotency key.
+    pub uuid: Option<String>,
+    /// Where Feishu would post quick-approval callbacks for this card.
+    pub action_callback: Option<Value>,
+    /// The card's quick-approval buttons.
+    pub action_configs: Vec<Value>,
+    /// The current card status: `PENDING` until `message/update` or a button's `next_status`
+    /// sets one of §5.2's statuses.
+    pub status: String,
+    /// Whether the quick-approval buttons can be tapped, and if not, why.
+    pub buttons: CardButtons,
+    /// Whether `message/update` can still change it now: template 1008 and at most 30 days old
+    /// by the simulator clock (§5.2).
+    pub updatable: bool,
+    /// Every status, oldest first.
+    pub status_history: Vec<StatusChange>,
+    /// Every tap on its buttons, oldest first.
+    pub taps: Vec<TapRecord>,
+    /// When it was sent (simulator clock, Unix ms).
+    pub sent_at_ms: i64,
+    /// Later sends with the same `uuid` that delivered nothing.
+    pub duplicate_sends: u32,
+    /// The fresh ids answered to those repeats (settings `duplicate_uuid: new_id`); they name no
+    /// card.
+    pub duplicate_message_ids: Vec<String>,
+    /// The send request body.
+    pub message: Value,
+}
+
+impl MessageRecord {
+    /// Whether a button can be tapped now.
+    pub fn buttons_live(&self) -> bool {
+        self.buttons == CardButtons::Live
+    }
+
+    /// Whether `message/update` may change the card at `now_ms` (§5.2).
+    pub(crate) fn updatable_at(&self, now_ms: i64) -> bool {
+        self.template_id == UPDATABLE_TEMPLATE && now_ms - self.sent_at_ms <= UPDATE_WINDOW_MS
+    }
+
+    /// The card as it looks at `now_ms`.
+    pub(crate) fn view(&self, now_ms: i64) -> Self {
+        let mut card = self.clone();
+        card.updatable = self.updatable_at(now_ms);
+        card
+    }
+
+    /// Shows `change`; a status replaces the buttons.
+    pub(crate) fn set_status(&mut self, change: StatusChange) {
+        self.status.clone_from(&change.status);
+        if self.buttons != CardButtons::Absent {
+            self.buttons = CardButtons::Replaced;
+        }
+        self.status_history.push(change);
+    }
+}
 
 /// The state of a card's quick-approval buttons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::faults::{Fault, FaultKind};
 use crate::reply::Reply;
-use crate::server::Route;
+use crate::routes::Route;
 
 /// A request to the simulated Feishu API, however it arrived.
 #[derive(Debug)]

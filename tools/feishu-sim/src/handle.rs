@@ -5,13 +5,13 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use crate::SimConfig;
+use crate::cards::MessageRecord;
 use crate::cards::{CardCallback, Tap, TapError, TapOutcome};
 use crate::clock::Clock;
+use crate::config::SimConfig;
 use crate::exchange::{ApiCall, FaultSource, SimResponse};
 use crate::faults::{Fault, FaultCommand, FaultsSnapshot};
 use crate::instances::{InstanceRecord, InstanceVersion, RollbackError};
-use crate::messages::MessageRecord;
 use crate::settings::SimSettings;
 use crate::state::{RecordedRequest, SimState, StateSnapshot};
 

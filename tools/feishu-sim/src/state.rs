@@ -8,18 +8,19 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::SimConfig;
 use crate::auth::{AppCredentials, TokenInfo, TokenStore};
+use crate::cards::MessageRecord;
 use crate::cards::{CardCallback, Tap, TapError, TapOutcome};
 use crate::clock::{Clock, millis_i64};
+use crate::config::SimConfig;
 use crate::definitions::{DefinitionRecord, DefinitionStore};
 use crate::exchange::{Admission, Answer, ApiCall, FaultSource};
 use crate::faults::{Fault, FaultBoard, FaultCommand, FaultKind, FaultsSnapshot};
 use crate::ids;
 use crate::instances::{InstanceRecord, InstanceStore, InstanceVersion, RollbackError};
-use crate::messages::{MessageRecord, MessageStore};
+use crate::messages::MessageStore;
 use crate::reply::{ApiError, Reply};
-use crate::server::{ApiRoute, Route};
+use crate::routes::{ApiRoute, Route};
 use crate::settings::SimSettings;
 
 /// Shown instead of secrets in the request log.
