@@ -8,6 +8,7 @@ use clap::builder::{OsStringValueParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use feishu_bridge::client::FeishuDomain;
 use feishu_bridge::crypto::CallbackCipher;
+use feishu_bridge::lifecycle::InstanceStatusPolicy;
 use feishu_bridge::models::i18n::Locale;
 use feishu_bridge::redrive::SyncRoleId;
 
@@ -55,7 +56,7 @@ pub enum Command {
     Redrive(RedriveArgs),
     /// Show an instance's stored records beside Feishu's view of it (external_instances/check);
     /// exit 0 when in sync, 1 when not.
-    Inspect(crate::inspect::InspectArgs),
+    Inspect(InspectArgs),
 }
 
 /// Which Feishu deployment to call.
@@ -278,6 +279,50 @@ pub struct RedriveArgs {
         value_parser = clap::value_parser!(i32).range(30..=43_200)
     )]
     pub visibility_timeout_secs: i32,
+}
+
+/// `inspect` arguments.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The instance to inspect.
+    #[arg(value_name = "INSTANCE_ID")]
+    pub instance_id: String,
+    /// The sync function's DynamoDB table (the stack's TableName output).
+    #[arg(long, env = "TABLE_NAME", value_name = "TABLE")]
+    pub table: String,
+    /// How the sync function derives instance statuses (its INSTANCE_STATUS_POLICY).
+    #[arg(
+        long,
+        env = "INSTANCE_STATUS_POLICY",
+        value_enum,
+        ignore_case = true,
+        default_value_t = Policy::Derive
+    )]
+    pub policy: Policy,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Which Feishu deployment to ask.
+    #[command(flatten)]
+    pub feishu: FeishuArgs,
+}
+
+/// `--policy` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Policy {
+    /// The bridge derives the instance status from its tasks.
+    Derive,
+    /// Only the company's system sets the instance status.
+    External,
+}
+
+impl From<Policy> for InstanceStatusPolicy {
+    fn from(policy: Policy) -> Self {
+        match policy {
+            Policy::Derive => Self::Derive,
+            Policy::External => Self::External,
+        }
+    }
 }
 
 /// `card` arguments.

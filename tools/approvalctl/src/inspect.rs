@@ -7,8 +7,6 @@
 //! exactly the instance the records derive; 1: it does not (or something failed).
 
 use aws_config::BehaviorVersion;
-use clap::{Args, ValueEnum};
-use feishu_bridge::lifecycle::InstanceStatusPolicy;
 use feishu_bridge::models::check::{CheckInstancesRequest, InstanceVersion};
 use feishu_bridge::models::instance::{ExternalInstance, InstanceStatus, TaskStatus};
 use feishu_bridge::models::message::CardStatus;
@@ -17,53 +15,9 @@ use feishu_bridge::store::dynamodb::DynamoDbStore;
 use feishu_bridge::store::{InstanceRecords, InstanceStore, Lease, Position};
 use serde::Serialize;
 
-use crate::cli::FeishuArgs;
+use crate::cli::InspectArgs;
 use crate::error::CliError;
 use crate::feishu::{Feishu, deadline};
-
-/// `inspect` arguments.
-#[derive(Debug, Args)]
-pub struct InspectArgs {
-    /// The instance to inspect.
-    #[arg(value_name = "INSTANCE_ID")]
-    pub instance_id: String,
-    /// The sync function's DynamoDB table (the stack's TableName output).
-    #[arg(long, env = "TABLE_NAME", value_name = "TABLE")]
-    pub table: String,
-    /// How the sync function derives instance statuses (its INSTANCE_STATUS_POLICY).
-    #[arg(
-        long,
-        env = "INSTANCE_STATUS_POLICY",
-        value_enum,
-        ignore_case = true,
-        default_value_t = Policy::Derive
-    )]
-    pub policy: Policy,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Which Feishu deployment to ask.
-    #[command(flatten)]
-    pub feishu: FeishuArgs,
-}
-
-/// `--policy` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Policy {
-    /// The bridge derives the instance status from its tasks.
-    Derive,
-    /// Only the company's system sets the instance status.
-    External,
-}
-
-impl From<Policy> for InstanceStatusPolicy {
-    fn from(policy: Policy) -> Self {
-        match policy {
-            Policy::Derive => Self::Derive,
-            Policy::External => Self::External,
-        }
-    }
-}
 
 /// Runs `inspect`: prints the report, then fails with [`CliError::OutOfSync`] when Feishu does
 /// not hold what the records derive.
