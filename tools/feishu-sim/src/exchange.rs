@@ -1,5 +1,6 @@
 //! One API request's way through the simulator, shared by the HTTP server and the in-process
-//! mode: numbered and given its fault ([`Admission`]), then answered and recorded ([`Answer`]).
+//! mode: numbered, let through or refused by its rate windows and given its fault
+//! ([`Admission`]), then answered and recorded ([`Answer`]).
 //! Only the transport differs: the server sleeps a slow fault's delay and drops the connection of
 //! a lost answer; the in-process mode reports both in its [`SimResponse`].
 
@@ -9,6 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::faults::{Fault, FaultKind};
+use crate::rate_limits::RateRefusal;
 use crate::reply::Reply;
 use crate::routes::Route;
 
@@ -88,6 +90,8 @@ pub(crate) struct Admission {
     pub route: Option<Route>,
     /// The fault it gets.
     pub fault: Option<Fault>,
+    /// Why its API's rate windows refused it, if they did (then it gets no fault).
+    pub refusal: Option<RateRefusal>,
 }
 
 impl Admission {

@@ -2,16 +2,18 @@
 //! offers over HTTP, and [`SimHandle::exchange`] to call the simulated Feishu API without a
 //! socket.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use crate::cards::MessageRecord;
-use crate::cards::{CardCallback, Tap, TapError, TapOutcome};
+use crate::cards::{CardCallback, MessageRecord, Tap, TapError, TapOutcome};
 use crate::clock::Clock;
 use crate::config::SimConfig;
 use crate::exchange::{ApiCall, FaultSource, SimResponse};
 use crate::faults::{Fault, FaultCommand, FaultsSnapshot};
 use crate::instances::{InstanceRecord, InstanceVersion, RollbackError};
+use crate::rate_limits::ApiRateCounters;
+use crate::routes::FeishuApi;
 use crate::settings::SimSettings;
 use crate::state::{RecordedRequest, SimState, StateSnapshot};
 
@@ -166,7 +168,8 @@ impl SimHandle {
         self.lock().settings()
     }
 
-    /// Replaces the run-time behaviour choices (duplicate-uuid answer, check batch limit).
+    /// Replaces the run-time behaviour choices (duplicate-uuid answer, check batch limit, rate
+    /// limits).
     pub fn set_settings(&self, settings: SimSettings) {
         self.lock().set_settings(settings);
     }
@@ -179,6 +182,13 @@ impl SimHandle {
     /// Pending faults.
     pub fn faults(&self) -> FaultsSnapshot {
         self.lock().faults()
+    }
+
+    /// Per API that met the rate windows (setting `rate_limits`): requests admitted, refused
+    /// (by which window) and the most one window held. Empty while rate limits were never on;
+    /// [`SimHandle::reset`] zeroes them.
+    pub fn rate_counters(&self) -> BTreeMap<FeishuApi, ApiRateCounters> {
+        self.lock().rate_counters()
     }
 
     /// Removes every pending fault and turns random mode off.

@@ -1,7 +1,8 @@
 //! `feishu-sim`: an in-memory simulator of the Feishu OpenAPI surface the bridge uses — the tenant
 //! token, third-party approval definitions, instances and checks, and approval bot cards — with
-//! Feishu's paths, envelopes, error codes and HTTP statuses (`feishu-api.md` §0–§5, §7),
-//! plus a `/_sim/` admin API for assertions and fault injection.
+//! Feishu's paths, envelopes, error codes and HTTP statuses (`feishu-api.md` §0–§5, §7), and
+//! optionally its per-API rate windows, plus a `/_sim/` admin API for assertions and fault
+//! injection.
 //!
 //! It validates raw JSON on its own terms (it shares no models with `feishu-bridge`), so a wrong
 //! field type, a missing required field or a custom approval code used where the system code
@@ -42,6 +43,7 @@ mod i18n;
 mod ids;
 mod instances;
 mod messages;
+mod rate_limits;
 mod reply;
 mod routes;
 mod schema;
@@ -74,6 +76,11 @@ pub use instances::{
     CcRecord, InstanceRecord, InstanceVersion, PushOutcome, PushRecord, RollbackError, TaskRecord,
     UpdateMode,
 };
+pub use rate_limits::{
+    ApiLimits, ApiRateCounters, FEISHU_PER_MINUTE, FEISHU_PER_SECOND, RateLimits, RateLimitsError,
+    RateWindow,
+};
+pub use routes::FeishuApi;
 pub use settings::{DuplicateUuidAnswer, SettingsError, SimSettings, UnknownDuplicateUuidAnswer};
 pub use state::{RecordedRequest, StateSnapshot};
 

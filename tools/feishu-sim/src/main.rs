@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use feishu_sim::{
-    DEFAULT_APP_ID, DEFAULT_APP_SECRET, DuplicateUuidAnswer, SimConfig, SimSettings, Simulator,
+    DEFAULT_APP_ID, DEFAULT_APP_SECRET, DuplicateUuidAnswer, RateLimits, SimConfig, SimSettings,
+    Simulator,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -39,6 +40,14 @@ struct Cli {
     /// Most instances per external_instances/check call (default: no limit).
     #[arg(long, env = "FEISHU_SIM_CHECK_BATCH_LIMIT")]
     check_batch_limit: Option<NonZeroUsize>,
+    /// Enforce Feishu's per-API rate windows: `fixed` or `sliding` (50/s and 1000/min for every
+    /// API), or a rate_limits JSON object (README, Settings). Default: no rate limits.
+    #[arg(
+        long,
+        env = "FEISHU_SIM_RATE_LIMITS",
+        value_name = "fixed|sliding|JSON"
+    )]
+    rate_limits: Option<RateLimits>,
 }
 
 /// Resolves on Ctrl-C, or SIGTERM on Unix.
@@ -81,6 +90,7 @@ async fn main() -> ExitCode {
         settings: SimSettings {
             duplicate_uuid: cli.duplicate_uuid,
             check_batch_limit: cli.check_batch_limit,
+            rate_limits: cli.rate_limits,
         },
     };
     let simulator = match Simulator::start(config).await {

@@ -53,6 +53,8 @@ pub(crate) enum ApiError {
     /// 99991400: rate limited (HTTP 429 with `x-ogw-ratelimit-*` headers).
     #[error("request trigger frequency limit")]
     RateLimited {
+        /// The limit met (`x-ogw-ratelimit-limit`).
+        limit: u32,
         /// Seconds until the limit resets (`x-ogw-ratelimit-reset`); `None` leaves the header out.
         reset_secs: Option<u64>,
     },
@@ -66,9 +68,6 @@ pub(crate) enum ApiError {
     #[error("404 page not found")]
     NotFound,
 }
-
-/// The per-API rate limit the simulator reports in `x-ogw-ratelimit-limit` (tier 4: 50/s).
-const RATE_LIMIT_PER_SECOND: u32 = 50;
 
 impl ApiError {
     /// The body `code`.
@@ -153,10 +152,10 @@ impl Reply {
         body.insert("msg".into(), json!(error.to_string()));
         body.insert("error".into(), Value::Object(detail));
         let mut reply = Self::with_body(error.status(), body);
-        if let ApiError::RateLimited { reset_secs } = error {
+        if let ApiError::RateLimited { limit, reset_secs } = error {
             reply
                 .headers
-                .push(("x-ogw-ratelimit-limit", RATE_LIMIT_PER_SECOND.to_string()));
+                .push(("x-ogw-ratelimit-limit", limit.to_string()));
             if let Some(reset_secs) = reset_secs {
                 reply
                     .headers

@@ -60,6 +60,7 @@ pub(crate) fn router(handle: SimHandle) -> Router {
                 .post(admin_add_fault)
                 .delete(admin_clear_faults),
         )
+        .route("/_sim/rate-counters", get(admin_rate_counters))
         .route("/_sim/reset", post(admin_reset))
         .route("/_sim/expire-tokens", post(admin_expire_tokens))
         .route("/_sim/clock", post(admin_advance_clock))
@@ -290,6 +291,10 @@ async fn admin_add_fault(State(sim): State<SimHandle>, body: Bytes) -> Response 
 async fn admin_clear_faults(State(sim): State<SimHandle>) -> Response {
     sim.clear_faults();
     admin_ok()
+}
+
+async fn admin_rate_counters(State(sim): State<SimHandle>) -> Response {
+    admin_json(&sim.rate_counters())
 }
 
 async fn admin_reset(State(sim): State<SimHandle>) -> Response {

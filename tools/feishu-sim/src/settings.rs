@@ -8,6 +8,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::rate_limits::RateLimits;
+
 /// What `message/send` answers when a `uuid` repeats within the hour (`feishu-api.md` §5.1 only
 /// promises "returns success but delivers nothing").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -68,6 +70,8 @@ pub struct SimSettings {
     /// Most `instances` one `external_instances/check` call may carry; `None` = no limit (Feishu's
     /// maximum is undocumented). A larger batch fails with 99992402 on the field `instances`.
     pub check_batch_limit: Option<NonZeroUsize>,
+    /// Feishu's per-API rate windows; `None` (the default) = no rate limits.
+    pub rate_limits: Option<RateLimits>,
 }
 
 /// Why a settings change was refused.
@@ -93,6 +97,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::rate_limits::RateWindow;
 
     fn object(value: Value) -> Map<String, Value> {
         value.as_object().cloned().unwrap_or_default()
@@ -113,6 +118,7 @@ mod tests {
         let settings = SimSettings {
             duplicate_uuid: DuplicateUuidAnswer::None,
             check_batch_limit: NonZeroUsize::new(10),
+            rate_limits: None,
         };
         let merged = settings.merged(object(json!({"duplicate_uuid": "new_id"})));
         assert_eq!(
@@ -120,6 +126,7 @@ mod tests {
             Some(SimSettings {
                 duplicate_uuid: DuplicateUuidAnswer::NewId,
                 check_batch_limit: NonZeroUsize::new(10),
+                rate_limits: None,
             })
         );
         let cleared = settings.merged(object(json!({"check_batch_limit": null})));
@@ -129,5 +136,29 @@ mod tests {
             let refused = settings.merged(object(json!({"check_batch_limit": bad})));
             assert!(refused.is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn rate_limits_are_off_by_default_and_merge_as_a_whole() {
+        assert_eq!(SimSettings::default().rate_limits, None);
+        let sliding = SimSettings::default()
+            .merged(object(json!({"rate_limits": {"window": "sliding"}})))
+            .ok()
+            .and_then(|settings| settings.rate_limits);
+        assert_eq!(
+            sliding,
+            Some(RateLimits {
+                window: RateWindow::Sliding,
+                ..RateLimits::default()
+            })
+        );
+        let on = SimSettings {
+            rate_limits: sliding,
+            ..SimSettings::default()
+        };
+        let off = on.merged(object(json!({"rate_limits": null})));
+        assert_eq!(off.ok().and_then(|settings| settings.rate_limits), None);
+        let refused = on.merged(object(json!({"rate_limits": {"window": "leaky"}})));
+        assert!(refused.is_err());
     }
 }

@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::auth::{AppCredentials, TokenInfo, TokenStore};
-use crate::cards::MessageRecord;
-use crate::cards::{CardCallback, Tap, TapError, TapOutcome};
+use crate::cards::{CardCallback, MessageRecord, Tap, TapError, TapOutcome};
 use crate::clock::{Clock, millis_i64};
 use crate::config::SimConfig;
 use crate::definitions::{DefinitionRecord, DefinitionStore};
@@ -19,8 +18,9 @@ use crate::faults::{Fault, FaultBoard, FaultCommand, FaultKind, FaultsSnapshot};
 use crate::ids;
 use crate::instances::{InstanceRecord, InstanceStore, InstanceVersion, RollbackError};
 use crate::messages::MessageStore;
+use crate::rate_limits::{ApiRateCounters, FEISHU_PER_SECOND, RateWindows};
 use crate::reply::{ApiError, Reply};
-use crate::routes::{ApiRoute, Route};
+use crate::routes::{FeishuApi, Route};
 use crate::settings::SimSettings;
 
 /// Shown instead of secrets in the request log.
@@ -83,6 +83,7 @@ pub(crate) struct SimState {
     messages: MessageStore,
     requests: Vec<RecordedRequest>,
     faults: FaultBoard,
+    rate_windows: RateWindows,
 }
 
 /// A JSON object body, or 9499.
@@ -115,9 +116,13 @@ fn fault_error(fault: Fault) -> Option<ApiError> {
     match fault.kind {
         FaultKind::Http500 => Some(ApiError::Internal),
         FaultKind::RateLimit => Some(ApiError::RateLimited {
+            limit: FEISHU_PER_SECOND.get(),
             reset_secs: Some(fault.reset_secs),
         }),
-        FaultKind::RateLimitWithoutReset => Some(ApiError::RateLimited { reset_secs: None }),
+        FaultKind::RateLimitWithoutReset => Some(ApiError::RateLimited {
+            limit: FEISHU_PER_SECOND.get(),
+            reset_secs: None,
+        }),
         FaultKind::TokenInvalid => Some(ApiError::InvalidToken { http_ok: true }),
         FaultKind::Code1395001 => Some(ApiError::ServerBusy),
         FaultKind::Slow | FaultKind::AnswerLost => None,
@@ -139,6 +144,7 @@ impl SimState {
             messages: MessageStore::default(),
             requests: Vec::new(),
             faults: FaultBoard::default(),
+            rate_windows: RateWindows::default(),
         }
     }
 
@@ -147,15 +153,25 @@ impl SimState {
         self.clock.now_ms().saturating_add(self.clock_offset_ms)
     }
 
-    /// Numbers a request and picks its fault (only requests to a known API get one). A token
-    /// fault also invalidates every issued token, as a real revocation would.
+    /// Numbers a request, passes it through its API's rate windows (when rate limits are on)
+    /// and picks its fault (only requests to a known API get one; a request the windows refuse
+    /// never reaches the API, so it gets none and consumes no fault rule). A token fault also
+    /// invalidates every issued token, as a real revocation would.
     pub(crate) fn admit(&mut self, call: &ApiCall<'_>, source: FaultSource) -> Admission {
         self.requests_seen += 1;
         let seq = self.requests_seen;
-        let log_id = ids::log_id(self.now_ms(), seq);
+        let now_ms = self.now_ms();
+        let log_id = ids::log_id(now_ms, seq);
         let route = call.route();
+        let refusal = match (route, self.settings.rate_limits) {
+            (Some(Route::Api(api)), Some(limits)) => {
+                self.rate_windows.admit(api, &limits, now_ms).err()
+            }
+            _ => None,
+        };
         let fault = match (route, source) {
             (None, _) => None,
+            _ if refusal.is_some() => None,
             (Some(_), FaultSource::Rules) => self.faults.take(call.path),
             (Some(_), FaultSource::Caller(fault)) => fault,
         };
@@ -168,6 +184,7 @@ impl SimState {
             log_id,
             route,
             fault,
+            refusal,
         }
     }
 
@@ -178,10 +195,17 @@ impl SimState {
             log_id,
             route,
             fault,
+            refusal,
         } = admission;
-        let reply = match route {
-            Some(route) => self.handle(route, fault, call.authorization.as_deref(), call.body),
-            None => Reply::error(&ApiError::NotFound),
+        let reply = match (route, refusal) {
+            (_, Some(refusal)) => Reply::error(&ApiError::RateLimited {
+                limit: refusal.limit,
+                reset_secs: Some(refusal.reset_secs),
+            }),
+            (Some(route), None) => {
+                self.handle(route, fault, call.authorization.as_deref(), call.body)
+            }
+            (None, None) => Reply::error(&ApiError::NotFound),
         };
         let fault_kind = fault.map(|fault| fault.kind);
         let at_ms = self.now_ms();
@@ -246,18 +270,21 @@ impl SimState {
 
     fn call(
         &mut self,
-        api: ApiRoute,
+        api: FeishuApi,
         body: &Map<String, Value>,
         now_ms: i64,
     ) -> Result<Value, ApiError> {
         match api {
-            ApiRoute::ExternalApprovals => self.definitions.upsert(body),
-            ApiRoute::ExternalInstances => self.instances.sync(body, &self.definitions, now_ms),
-            ApiRoute::CheckInstances => self.instances.check(body, self.settings.check_batch_limit),
-            ApiRoute::SendMessage => self
-                .messages
-                .send(body, now_ms, self.settings.duplicate_uuid),
-            ApiRoute::UpdateMessage => self.messages.update(body, now_ms),
+            FeishuApi::ExternalApprovals => self.definitions.upsert(body),
+            FeishuApi::ExternalInstances => self.instances.sync(body, &self.definitions, now_ms),
+            FeishuApi::ExternalInstancesCheck => {
+                self.instances.check(body, self.settings.check_batch_limit)
+            }
+            FeishuApi::MessageSend => {
+                self.messages
+                    .send(body, now_ms, self.settings.duplicate_uuid)
+            }
+            FeishuApi::MessageUpdate => self.messages.update(body, now_ms),
         }
     }
 
@@ -360,6 +387,11 @@ impl SimState {
     /// Pending faults.
     pub(crate) fn faults(&self) -> FaultsSnapshot {
         self.faults.snapshot()
+    }
+
+    /// The rate windows' counters of every API that met them.
+    pub(crate) fn rate_counters(&self) -> BTreeMap<FeishuApi, ApiRateCounters> {
+        self.rate_windows.counters()
     }
 
     /// Ends every issued token now.

@@ -20,6 +20,10 @@ async fn binary_prints_its_base_url_and_accepts_the_configured_app() {
             "new_id",
         ])
         .env("FEISHU_SIM_CHECK_BATCH_LIMIT", "25")
+        .env(
+            "FEISHU_SIM_RATE_LIMITS",
+            r#"{"window": "sliding", "message_update": {"per_second": 10, "per_minute": null}}"#,
+        )
         .env("RUST_LOG", "off")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -66,9 +70,21 @@ async fn binary_prints_its_base_url_and_accepts_the_configured_app() {
         .json()
         .await
         .expect("JSON");
+    let feishu = json!({"per_second": 50, "per_minute": 1000});
     assert_eq!(
         settings,
-        json!({"duplicate_uuid": "new_id", "check_batch_limit": 25})
+        json!({
+            "duplicate_uuid": "new_id",
+            "check_batch_limit": 25,
+            "rate_limits": {
+                "window": "sliding",
+                "external_approvals": feishu,
+                "external_instances": feishu,
+                "external_instances_check": feishu,
+                "message_send": feishu,
+                "message_update": {"per_second": 10, "per_minute": null}
+            }
+        })
     );
 
     child.kill().await.expect("stopped");

@@ -1,6 +1,9 @@
 //! Shared helpers: a simulator plus an HTTP client, and valid request bodies to vary.
 
-use feishu_sim::{DEFAULT_APP_ID, DEFAULT_APP_SECRET, RunningSimulator, SimConfig, Simulator};
+use feishu_sim::{
+    DEFAULT_APP_ID, DEFAULT_APP_SECRET, RunningSimulator, SimConfig, SimHandle, SimResponse,
+    Simulator,
+};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
@@ -281,4 +284,33 @@ pub fn send_body(uuid: Option<&str>) -> Value {
         object.insert("uuid".into(), json!(uuid));
     }
     body
+}
+
+/// A tenant token from an in-process simulator.
+pub fn token_in_process(sim: &SimHandle) -> String {
+    let body = json!({"app_id": DEFAULT_APP_ID, "app_secret": DEFAULT_APP_SECRET});
+    let answer = sim.exchange("POST", TOKEN, &[], body.to_string().as_bytes());
+    json_of(&answer)["tenant_access_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned()
+}
+
+/// The JSON body of an in-process answer.
+pub fn json_of(answer: &SimResponse) -> Value {
+    answer.json().expect("a JSON answer")
+}
+
+/// POSTs `body` to `path` of an in-process simulator with a fresh or reused token.
+pub fn api_in_process(sim: &SimHandle, path: &str, body: &Value) -> SimResponse {
+    let authorization = format!("Bearer {}", token_in_process(sim));
+    sim.exchange(
+        "POST",
+        path,
+        &[
+            ("Authorization", authorization.as_str()),
+            ("Content-Type", "application/json"),
+        ],
+        body.to_string().as_bytes(),
+    )
 }

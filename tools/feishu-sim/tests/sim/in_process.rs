@@ -3,14 +3,13 @@
 use std::time::{Duration, Instant};
 
 use feishu_sim::{
-    DEFAULT_APP_ID, DEFAULT_APP_SECRET, Fault, FaultCommand, FaultKind, ManualClock, SimConfig,
-    SimHandle, SimResponse, Simulator,
+    Fault, FaultCommand, FaultKind, ManualClock, SimConfig, SimHandle, SimResponse, Simulator,
 };
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    CHECK, DEFINITIONS, INSTANCES, SEND, Sim, TOKEN, definition_body, instance_body, send_body,
-    task,
+    CHECK, DEFINITIONS, INSTANCES, SEND, Sim, TOKEN, api_in_process, definition_body,
+    instance_body, json_of, send_body, task, token_in_process,
 };
 
 const START_MS: i64 = 1_700_000_000_000;
@@ -23,36 +22,9 @@ fn simulator() -> (SimHandle, ManualClock) {
     )
 }
 
-fn token(sim: &SimHandle) -> String {
-    let body = json!({"app_id": DEFAULT_APP_ID, "app_secret": DEFAULT_APP_SECRET});
-    let answer = sim.exchange("POST", TOKEN, &[], body.to_string().as_bytes());
-    json_of(&answer)["tenant_access_token"]
-        .as_str()
-        .expect("a token")
-        .to_owned()
-}
-
-fn json_of(answer: &SimResponse) -> Value {
-    answer.json().expect("a JSON answer")
-}
-
-/// POSTs `body` to `path` with a fresh or reused token.
-fn api(sim: &SimHandle, path: &str, body: &Value) -> SimResponse {
-    let authorization = format!("Bearer {}", token(sim));
-    sim.exchange(
-        "POST",
-        path,
-        &[
-            ("Authorization", authorization.as_str()),
-            ("Content-Type", "application/json"),
-        ],
-        body.to_string().as_bytes(),
-    )
-}
-
 /// A fixed request sequence: definition, instance, card, a bad card, a check.
 fn scenario(sim: &SimHandle) -> Vec<SimResponse> {
-    let definition = api(sim, DEFINITIONS, &definition_body("purchase"));
+    let definition = api_in_process(sim, DEFINITIONS, &definition_body("purchase"));
     let code = json_of(&definition)["data"]["approval_code"]
         .as_str()
         .unwrap_or_default()
@@ -61,14 +33,14 @@ fn scenario(sim: &SimHandle) -> Vec<SimResponse> {
     bad_card.as_object_mut().map(|o| o.remove("approval_name"));
     vec![
         definition,
-        api(
+        api_in_process(
             sim,
             INSTANCES,
             &instance_body(&code, "PR-1", 1, vec![task("t1", "PENDING", 1)]),
         ),
-        api(sim, SEND, &send_body(Some("uuid-1"))),
-        api(sim, SEND, &bad_card),
-        api(
+        api_in_process(sim, SEND, &send_body(Some("uuid-1"))),
+        api_in_process(sim, SEND, &bad_card),
+        api_in_process(
             sim,
             CHECK,
             &json!({"instances": [{"instance_id": "PR-2", "update_time": "1", "tasks": []}]}),
@@ -108,7 +80,7 @@ async fn in_process_answers_match_the_servers() {
         (CHECK, json!({"instances": "PR-1"})),
         ("/open-apis/approval/v4/nope", json!({})),
     ] {
-        let mut local = json_of(&api(&in_process, path, &body));
+        let mut local = json_of(&api_in_process(&in_process, path, &body));
         let mut remote = over_http.api(path, &body).await.body;
         for answer in [&mut local, &mut remote] {
             if let Some(error) = answer.get_mut("error").and_then(Value::as_object_mut) {
@@ -122,7 +94,7 @@ async fn in_process_answers_match_the_servers() {
 #[test]
 fn the_injected_clock_drives_tokens_and_advance_clock_adds_on_top() {
     let (sim, clock) = simulator();
-    let first = token(&sim);
+    let first = token_in_process(&sim);
     let authorized = |sim: &SimHandle, token: &str| {
         let authorization = format!("Bearer {token}");
         let answer = sim.exchange(
@@ -159,12 +131,12 @@ fn slow_faults_report_their_delay_instead_of_sleeping() {
         delay_ms: 60_000,
     }));
     let started = Instant::now();
-    let answer = api(&sim, CHECK, &json!({"instances": []}));
+    let answer = api_in_process(&sim, CHECK, &json!({"instances": []}));
     assert!(started.elapsed() < Duration::from_secs(30), "it slept");
     assert_eq!(answer.delay, Duration::from_secs(60));
     assert_eq!((answer.status, answer.answer_lost), (200, false));
     assert_eq!(
-        api(&sim, CHECK, &json!({"instances": []})).delay,
+        api_in_process(&sim, CHECK, &json!({"instances": []})).delay,
         Duration::ZERO
     );
 }
@@ -172,12 +144,15 @@ fn slow_faults_report_their_delay_instead_of_sleeping() {
 #[test]
 fn a_lost_answer_is_applied_and_marked() {
     let (sim, _) = simulator();
-    let code =
-        json_of(&api(&sim, DEFINITIONS, &definition_body("purchase")))["data"]["approval_code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-    let authorization = format!("Bearer {}", token(&sim));
+    let code = json_of(&api_in_process(
+        &sim,
+        DEFINITIONS,
+        &definition_body("purchase"),
+    ))["data"]["approval_code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let authorization = format!("Bearer {}", token_in_process(&sim));
     let body = instance_body(&code, "PR-1", 1, vec![task("t1", "PENDING", 1)]).to_string();
     let answer = sim.exchange_with_fault(
         Some(Fault::new(FaultKind::AnswerLost)),
@@ -199,7 +174,7 @@ fn a_lost_answer_is_applied_and_marked() {
 fn the_callers_fault_decision_bypasses_the_rules() {
     let (sim, _) = simulator();
     sim.inject_fault(FaultCommand::next(FaultKind::Http500, 1));
-    let authorization = format!("Bearer {}", token(&sim));
+    let authorization = format!("Bearer {}", token_in_process(&sim));
     let headers = [("authorization", authorization.as_str())];
     let body = br#"{"instances":[]}"#;
 
@@ -236,7 +211,7 @@ fn only_the_feishu_api_is_served_in_process() {
 #[test]
 fn a_handle_serves_several_threads_at_once() {
     let (sim, _) = simulator();
-    let authorization = format!("Bearer {}", token(&sim));
+    let authorization = format!("Bearer {}", token_in_process(&sim));
     std::thread::scope(|scope| {
         for _ in 0..4 {
             scope.spawn(|| {

@@ -10,4 +10,5 @@ mod helpers;
 mod in_process;
 mod instances;
 mod messages;
+mod rate_limits;
 mod token;

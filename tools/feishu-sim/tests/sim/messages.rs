@@ -107,7 +107,7 @@ async fn a_repeated_uuid_can_be_answered_with_a_new_id_that_names_no_card() {
     assert_eq!(status, 200);
     assert_eq!(
         settings,
-        json!({"duplicate_uuid": "new_id", "check_batch_limit": null})
+        json!({"duplicate_uuid": "new_id", "check_batch_limit": null, "rate_limits": null})
     );
 
     let first = message_id(&sim.api(SEND, &send_body(Some("uuid-1"))).await);
@@ -146,6 +146,7 @@ async fn bad_settings_are_refused_and_change_nothing() {
         json!({"duplicate_uuid": "first"}),
         json!({"check_batch_limit": 0}),
         json!({"unknown": true}),
+        json!({"rate_limits": {"window": "leaky"}}),
     ] {
         let (status, answer) = sim.admin("POST", "/_sim/settings", Some(&bad)).await;
         assert_eq!(status, 400, "{bad}: {answer}");
@@ -153,7 +154,7 @@ async fn bad_settings_are_refused_and_change_nothing() {
     let (_, settings) = sim.admin("GET", "/_sim/settings", None).await;
     assert_eq!(
         settings,
-        json!({"duplicate_uuid": "first_id", "check_batch_limit": null})
+        json!({"duplicate_uuid": "first_id", "check_batch_limit": null, "rate_limits": null})
     );
 }
 
