@@ -1,4 +1,4 @@
-//! The sync function's jobs end to end: wiremock as Feishu, the in-memory snapshot store and a
+//! The sync function's jobs end to end: wiremock as Feishu, the in-memory instance store and a
 //! recording decision publisher.
 
 mod decision;
