@@ -483,6 +483,97 @@ def path_b_matches_template(template, translated, deploy_md):
     return problems
 
 
+# ---------------------------------------------------------------- path A's guided deploy (docs/deploy.md)
+
+# What `sam deploy --guided` asks besides the template's parameters, in its order (aws-sam-cli,
+# samcli/commands/deploy/guided_context.py): the stack and region, then the parameters in the
+# template's order, then these confirmations, then a question per function without
+# authorization, then where to save the answers.
+SAM_PROMPTS_FIRST = ["Stack Name", "AWS Region"]
+SAM_CONFIRMATIONS = ["Confirm changes before deploy", "Allow SAM CLI IAM role creation", "Disable rollback"]
+SAM_PROMPTS_LAST = ["Save arguments to configuration file", "SAM configuration file", "SAM configuration environment"]
+SAM_AUTH_QUESTION = "{} may not have authorization defined, Is this okay?"
+# The API resources SAM counts as authorized whatever they say (it cannot look inside them).
+SAM_OPAQUE_APIS = {"AWS::ApiGateway::RestApi", "AWS::ApiGatewayV2::Api"}
+
+
+def guided_deploy_table(deploy_md):
+    """The prompts docs/deploy.md's guided-deploy table answers, one per row (a row
+    "Parameters `A`, `B`" answers "Parameter A" and "Parameter B")."""
+    start = deploy_md.find("\n| prompt | answer |")
+    if start < 0:
+        return []
+    prompts = []
+    for line in deploy_md[start + 1:].splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        first = line.split("|")[1].strip()
+        if first.startswith("Parameter"):
+            prompts += [f"Parameter {name}" for name in re.findall(r"`([^`]+)`", first)]
+        else:
+            prompts.append(first)
+    return prompts
+
+
+def sam_auth_questions(template):
+    """The "may not have authorization defined" questions `sam deploy --guided` asks of this
+    template (aws-sam-cli, samcli/commands/deploy/auth_utils.py): one per function with an `Api`
+    or `HttpApi` event that has no `Auth` and no authorized (or opaque) API, and one per function
+    URL with `AuthType: NONE`."""
+    resources = template.get("Resources", {})
+    global_url = template.get("Globals", {}).get("Function", {}).get("FunctionUrlConfig")
+    questions = []
+    for name, resource in resources.items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        properties = resource.get("Properties", {})
+        for event in properties.get("Events", {}).values():
+            for event_type, api_key in (("Api", "RestApiId"), ("HttpApi", "ApiId")):
+                if event.get("Type") != event_type:
+                    continue
+                event_properties = event.get("Properties", {})
+                api = event_properties.get(api_key)
+                api = resources.get(api.get("Ref") if isinstance(api, dict) else api, {})
+                authorized = (
+                    bool(event_properties.get("Auth"))
+                    or api.get("Type") in SAM_OPAQUE_APIS
+                    or bool(api.get("Properties", {}).get("Auth"))
+                )
+                if not authorized:
+                    questions.append(SAM_AUTH_QUESTION.format(name))
+        url = properties.get("FunctionUrlConfig", global_url)
+        if url and url.get("AuthType") == "NONE":
+            questions.append(SAM_AUTH_QUESTION.format(f"{name} Function Url"))
+    return questions
+
+
+def guided_deploy_matches_template(template, deploy_md):
+    """docs/deploy.md's guided-deploy table answers exactly what `sam deploy --guided` asks for
+    this template (every parameter, no question it never asks), in the order it asks."""
+    documented = guided_deploy_table(deploy_md)
+    if not documented:
+        return ["docs/deploy.md has no guided-deploy table (| prompt | answer |)"]
+    asked = (
+        SAM_PROMPTS_FIRST
+        + [f"Parameter {name}" for name in template.get("Parameters", {})]
+        + SAM_CONFIRMATIONS
+        + sam_auth_questions(template)
+        + SAM_PROMPTS_LAST
+    )
+    problems = [f"the guided-deploy table lacks the prompt {prompt!r}" for prompt in asked if prompt not in documented]
+    problems += [
+        f"the guided-deploy table answers {prompt!r}, which sam deploy --guided does not ask for this template"
+        for prompt in documented
+        if prompt not in asked
+    ]
+    if not problems and documented != asked:
+        first = next(index for index, (row, prompt) in enumerate(zip(documented, asked)) if row != prompt)
+        problems.append(
+            f"the guided-deploy table's prompt {first + 1} is {documented[first]!r} where SAM asks {asked[first]!r}"
+        )
+    return problems
+
+
 TEMPLATE_RULES = [
     failure_queue_sealed,
     function_roles_least_privilege,
@@ -505,6 +596,10 @@ def check(template, deploy_md):
     findings += [
         f"path_b_matches_template: {problem}"
         for problem in path_b_matches_template(template, translated, deploy_md)
+    ]
+    findings += [
+        f"guided_deploy_matches_template: {problem}"
+        for problem in guided_deploy_matches_template(template, deploy_md)
     ]
     return findings
 

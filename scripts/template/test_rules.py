@@ -205,5 +205,72 @@ class PathB(unittest.TestCase):
         self.assertIn("path B writes no queue-policy.json", found)
 
 
+class GuidedDeployTable(unittest.TestCase):
+    def check(self, deploy_md=DEPLOY_MD, change=None):
+        template = copy.deepcopy(TEMPLATE)
+        if change:
+            change(template)
+        return " ".join(rules.guided_deploy_matches_template(template, deploy_md))
+
+    def row(self, name):
+        """The table row answering parameter `name`."""
+        return re.search(rf"\n\| Parameter `{name}` \|[^\n]*", DEPLOY_MD).group(0)
+
+    def test_a_parameter_without_a_row(self):
+        found = self.check(DEPLOY_MD.replace(self.row("RecordTtlDays"), ""))
+        self.assertEqual(found, "the guided-deploy table lacks the prompt 'Parameter RecordTtlDays'")
+
+    def test_a_parameter_added_to_the_template_only(self):
+        def add(template):
+            template["Parameters"]["ReconcileBatch"] = {"Type": "Number", "Default": 20}
+        self.assertEqual(self.check(change=add), "the guided-deploy table lacks the prompt 'Parameter ReconcileBatch'")
+
+    def test_a_parameter_in_a_grouped_row_counts(self):
+        grouped = DEPLOY_MD.replace("`LogsKmsKeyArn`, `SecretsKmsKeyArn` |", "`LogsKmsKeyArn` |")
+        self.assertNotEqual(grouped, DEPLOY_MD)
+        self.assertEqual(self.check(grouped), "the guided-deploy table lacks the prompt 'Parameter SecretsKmsKeyArn'")
+
+    def test_a_prompt_sam_never_asks(self):
+        stale = "\n| CallbackFunction has no authentication. Is this okay? | `y` |"
+        found = self.check(DEPLOY_MD.replace("\n| Save arguments to configuration file", stale + "\n| Save arguments to configuration file"))
+        self.assertEqual(
+            found,
+            "the guided-deploy table answers 'CallbackFunction has no authentication. Is this okay?', "
+            "which sam deploy --guided does not ask for this template",
+        )
+
+    def test_rows_out_of_sams_order(self):
+        first, second = self.row("RecordTtlDays"), self.row("TombstoneTtlDays")
+        swapped = DEPLOY_MD.replace(first + second, second + first)
+        self.assertNotEqual(swapped, DEPLOY_MD)
+        self.assertEqual(
+            self.check(swapped),
+            "the guided-deploy table's prompt 18 is 'Parameter TombstoneTtlDays' where SAM asks 'Parameter RecordTtlDays'",
+        )
+
+    def test_a_function_event_without_auth_makes_sam_ask(self):
+        def http_api_event(auth):
+            def change(template):
+                event = {"Type": "HttpApi", "Properties": {"Path": "/callback", "Method": "post"}}
+                if auth:
+                    event["Properties"]["Auth"] = {"Authorizer": "AWS_IAM"}
+                resources(template)["CallbackFunction"]["Properties"]["Events"] = {"Callback": event}
+            return change
+
+        self.assertEqual(
+            self.check(change=http_api_event(auth=False)),
+            "the guided-deploy table lacks the prompt 'CallbackFunction may not have authorization defined, Is this okay?'",
+        )
+        self.assertEqual(self.check(change=http_api_event(auth=True)), "")
+
+    def test_a_public_function_url_makes_sam_ask(self):
+        def url(template):
+            resources(template)["SyncFunction"]["Properties"]["FunctionUrlConfig"] = {"AuthType": "NONE"}
+        self.assertIn("'SyncFunction Function Url may not have authorization defined, Is this okay?'", self.check(change=url))
+
+    def test_no_table(self):
+        self.assertEqual(self.check("# Deploying\n"), "docs/deploy.md has no guided-deploy table (| prompt | answer |)")
+
+
 if __name__ == "__main__":
     unittest.main()
