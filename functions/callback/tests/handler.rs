@@ -617,6 +617,35 @@ async fn rotated_callback_key_is_used_from_the_next_callback_on() {
     assert_eq!(service.handoff().take_payloads().len(), 2);
 }
 
+/// A rotation that keeps the previous token and key beside the new ones: cards sent before it
+/// still post under the previous pair, and verify until the operator drops it from the secret.
+#[tokio::test]
+async fn during_a_rotation_callbacks_under_the_previous_pair_verify_until_it_is_dropped() {
+    let rotating = json!({
+        "callback_token": "new-token",
+        "callback_key": "new-key",
+        "previous_callback_token": TOKEN,
+        "previous_callback_key": "old-key"
+    });
+    let rotated = json!({"callback_token": "new-token", "callback_key": "new-key"});
+    let (_server, source) = secrets_manager(&[rotating.clone(), rotating, rotated]).await;
+    let service = CallbackService::new(source, InMemoryHandoff::new(), Duration::from_secs(3));
+    let callback = |token: &str| {
+        format!(
+            r#"{{"action_type":"APPROVE","user_id":"u","approval_code":"c","task_id":"t","token":"{token}"}}"#
+        )
+    };
+
+    let on_an_old_card = request_with_body(&encrypted_body("old-key", &callback(TOKEN)));
+    assert_success(&call(&service, on_an_old_card).await);
+    let on_a_new_card = request_with_body(&encrypted_body("new-key", &callback("new-token")));
+    assert_success(&call(&service, on_a_new_card).await);
+    assert_eq!(service.handoff().take_payloads().len(), 2);
+
+    let once_dropped = request_with_body(&encrypted_body("old-key", &callback(TOKEN)));
+    assert_refused(&service, once_dropped, StatusCode::UNAUTHORIZED, UNAUTHORIZED).await;
+}
+
 #[tokio::test]
 async fn unavailable_credentials_answer_try_again() {
     let (_server, source) = secrets_manager(&[]).await;
