@@ -7,10 +7,10 @@
 pub mod models;
 
 pub mod callback;
-pub mod card_context;
 pub mod client;
 pub mod clock;
 pub mod crypto;
+pub mod handoff;
 pub mod ids;
 pub mod job;
 pub mod lifecycle;
@@ -18,3 +18,4 @@ pub mod logging;
 pub mod metrics;
 pub mod secrets;
 pub mod store;
+pub mod tap_context;

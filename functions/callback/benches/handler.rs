@@ -68,6 +68,7 @@ fn bench_handler(c: &mut Criterion) {
     let credentials = CallbackCredentialSource::fixed(CallbackCredentials {
         callback_token: Secret::new(TOKEN),
         callback_key: Some(Secret::new(KEY)),
+        previous_callback: None,
     });
     let service = CallbackService::new(credentials, InMemoryHandoff::new(), Duration::from_secs(3));
     let body = encrypted_body();
@@ -75,7 +76,7 @@ fn bench_handler(c: &mut Criterion) {
         method: &Method::POST,
         body: &body,
         body_is_base64: false,
-        delivery_id: Some("8f5c3a52-7a4e-4d8b-9a53-0c6f1d2e3b4a"),
+        request_id: Some("8f5c3a52-7a4e-4d8b-9a53-0c6f1d2e3b4a"),
         trace_id: None,
     };
     let plaintext_len = plaintext().len();

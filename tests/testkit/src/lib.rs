@@ -5,12 +5,14 @@
 //! that makes sure no process outlives its test, and the helpers below for finding tools and
 //! pointing the AWS SDK (or a child process) at a local endpoint with fake credentials.
 //! [`CapturedLogs`] collects what a `tracing` subscriber writes, for tests that check log lines;
-//! [`check_emf_document`] checks a metrics document against the CloudWatch EMF specification.
+//! [`check_emf_document`] checks a metrics document against the CloudWatch EMF specification;
+//! [`sign_decision`] and [`sign_job`] prove decision jobs as the callback function does.
 //!
 //! Tools come from the workspace's `.venv` (created by `scripts/setup`) unless an environment
 //! variable names them.
 
 mod emf;
+mod handoff;
 mod logs;
 mod moto;
 mod process;
@@ -20,6 +22,7 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 
 pub use emf::check_emf_document;
+pub use handoff::{sign_decision, sign_job};
 pub use logs::CapturedLogs;
 pub use moto::MotoServer;
 pub use process::{ChildProcess, StartError};

@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_sqs::types::QueueAttributeName;
-use feishu_bridge::card_context::CardContext;
 use feishu_bridge::crypto::CallbackCipher;
 use feishu_bridge::store::dynamodb::{DynamoDbStore, create_table};
 use feishu_bridge::store::{InstanceRecords, InstanceStore};
+use feishu_bridge::tap_context::TapContext;
 use feishu_sim::{MessageRecord, RunningSimulator, SimConfig, Simulator, Tap};
 use lambda_async::{AsyncConfig, FailureDestination, InvocationRecord, LambdaAsync};
 use rand::Rng;
@@ -483,7 +483,7 @@ pub fn card_of(cards: &[MessageRecord], instance_id: &str, task_id: &str) -> Opt
             card.action_callback
                 .as_ref()
                 .and_then(|callback| callback["action_context"].as_str())
-                .and_then(CardContext::decode)
+                .and_then(TapContext::decode)
                 .is_some_and(|context| {
                     context.instance_id == instance_id && context.task_id == task_id
                 })

@@ -61,7 +61,9 @@ async fn a_forged_decision_invoked_on_the_sync_function_changes_nothing() {
     // Feishu, the cards and the bus are as they were.
     let handle = bridge.sim.handle();
     for instance_id in ["po-42", "po-43"] {
-        let synced = handle.instance(instance_id).expect("Feishu has the instance");
+        let synced = handle
+            .instance(instance_id)
+            .expect("Feishu has the instance");
         assert_eq!(
             (synced.status.as_str(), synced.tasks[0].status.as_str()),
             ("PENDING", "PENDING"),
@@ -274,7 +276,10 @@ async fn a_non_approvers_tap_gets_one_answer_whatever_the_tasks_state() {
         answers.push(bridge.post(&url, body).await);
         bridge.lambda_async.wait_until_idle(SETTLE).await;
     }
-    assert_ne!(answers[0].0, 200, "no success for a non-approver: {answers:?}");
+    assert_ne!(
+        answers[0].0, 200,
+        "no success for a non-approver: {answers:?}"
+    );
     assert!(
         answers.iter().all(|answer| *answer == answers[0]),
         "the answers tell the task's state apart: {answers:?}"
