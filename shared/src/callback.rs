@@ -9,6 +9,9 @@
 use std::cell::Cell;
 use std::fmt;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::error::Category;
@@ -226,6 +229,15 @@ string_enum! {
     }
 }
 
+/// The delivery id of a callback whose body — decrypted, when it came encrypted — is
+/// `plaintext`: `b:` and the base64url SHA-256 of those bytes. The same body is the same
+/// delivery however often it is posted (a replayed capture publishes nothing new), while every
+/// genuine tap is a body of its own: cards differ per task version (their `message_id`), and the
+/// tasks the bridge pushes carry their version in their `action_context`.
+pub fn delivery_id(plaintext: &[u8]) -> String {
+    format!("b:{}", URL_SAFE_NO_PAD.encode(Sha256::digest(plaintext)))
+}
+
 /// The configured `action_callback_token`, kept only as its SHA-256 digest.
 ///
 /// `Debug` shows nothing of it.
@@ -414,5 +426,24 @@ impl<'de> Visitor<'de> for FieldsVisitor<'_> {
             }
         }
         Ok(fields)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_is_one_delivery_however_often_it_is_posted() {
+        let body = br#"{"action_type":"APPROVE","task_id":"t1","token":"aaaaa"}"#;
+        let id = delivery_id(body);
+        assert_eq!(id, delivery_id(body));
+        assert!(id.starts_with("b:") && id.len() == 2 + 43, "{id}");
+        assert_ne!(
+            id,
+            delivery_id(br#"{"action_type":"REJECT","task_id":"t1","token":"aaaaa"}"#)
+        );
+        // The id says nothing of the token or the fields.
+        assert!(!id.contains("aaaaa") && !id.contains("APPROVE"));
     }
 }

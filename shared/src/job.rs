@@ -42,11 +42,17 @@ pub struct DecisionJob {
     pub decision: ApprovalDecision,
     /// When the callback function received the decision.
     pub received_at: UnixMillis,
-    /// The callback's request id: a Lambda retry of the same job carries the same one and is a
-    /// duplicate. Jobs queued by earlier versions have none and are deduplicated by task and
-    /// action.
+    /// Which callback delivered it: `b:` and the base64url SHA-256 of the callback's
+    /// (decrypted) body, so a Lambda retry of the job and a replay of the same body are the same
+    /// delivery. Jobs queued by earlier versions carry the callback's request id, or none (they
+    /// are deduplicated by task and action).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_id: Option<String>,
+    /// The callback function's proof that it made this job (`v1:` and an HMAC of the job without
+    /// the proof; see `feishu_bridge::handoff`). The sync function refuses a decision job
+    /// without one that verifies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
 }
 
 /// A full external instance to push to Feishu's Approval Center.

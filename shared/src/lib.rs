@@ -7,10 +7,10 @@
 pub mod models;
 
 pub mod callback;
-pub mod card_context;
 pub mod client;
 pub mod clock;
 pub mod crypto;
+pub mod handoff;
 pub mod ids;
 pub mod job;
 pub mod lifecycle;
@@ -19,3 +19,4 @@ pub mod metrics;
 pub mod redrive;
 pub mod secrets;
 pub mod store;
+pub mod tap_context;

@@ -9,11 +9,13 @@
 //! | card | pending (live buttons) → the status [`card_target`] gives its task and instance | a card never goes back to pending; a re-opened task gets a new card |
 //!
 //! A decision is judged by [`judge`] against the derived state at its position in the
-//! instance's order (see the sync function's README for the order).
+//! instance's order (see the sync function's README for the order). Who tapped is checked first:
+//! someone other than the task's approver learns nothing of the task's state from the verdict.
 
 use crate::models::ActionType;
 use crate::models::instance::{InstanceStatus, TaskStatus};
 use crate::models::message::CardStatus;
+use crate::models::time::UnixMillis;
 
 /// Who sets an instance's status once approvers decide its tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -98,16 +100,51 @@ pub fn card_target(instance: &InstanceStatus, task: Option<&TaskStatus>) -> Opti
     }
 }
 
+/// What is known of the instance when a decision is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstanceView<'a> {
+    /// The instance's derived status.
+    pub status: &'a InstanceStatus,
+    /// The approval code the company's instance carries, when its instance is known.
+    pub approval_code: Option<&'a str>,
+}
+
+/// Who a task names as its approver (`feishu-api.md` §4.1: by `user_id`, `open_id` or both).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Approver<'a> {
+    /// The approver's `user_id`.
+    pub user_id: Option<&'a str>,
+    /// The approver's `open_id`.
+    pub open_id: Option<&'a str>,
+}
+
+impl Approver<'_> {
+    /// Whether a tap by `tapped_by` (a `user_id`) is the approver's. A callback names its operator by `user_id`
+    /// alone (`feishu-api.md` §2.2), so a task naming its approver only by `open_id` admits no
+    /// tap: nobody can be shown to be its approver. A task naming nobody admits anyone.
+    pub fn admits(&self, tapped_by: &str) -> bool {
+        let user_id = self.user_id.filter(|id| !id.is_empty());
+        let open_id = self.open_id.filter(|id| !id.is_empty());
+        match (user_id, open_id) {
+            (Some(approver), _) => approver == tapped_by,
+            (None, Some(_)) => false,
+            (None, None) => true,
+        }
+    }
+}
+
 /// What is known of the decided task when a decision is judged: the derived state at the
 /// decision's position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskView<'a> {
     /// The task's derived status.
     pub status: &'a TaskStatus,
-    /// The approver's `user_id`, when the task names one.
-    pub approver: Option<&'a str>,
+    /// Its approver.
+    pub approver: Approver<'a>,
     /// The action already accepted on this task in its current version, if any.
     pub accepted: Option<&'a ActionType>,
+    /// Its current version: 0, or the company version that last re-opened it.
+    pub version: UnixMillis,
 }
 
 /// A decision to judge.
@@ -117,6 +154,11 @@ pub struct Tap<'a> {
     pub action: &'a ActionType,
     /// Who did it.
     pub user_id: &'a str,
+    /// The approval code the callback carried.
+    pub approval_code: &'a str,
+    /// The task version the tap was made on, when its `action_context` tells (the contexts the
+    /// bridge puts on tasks and cards); `None` for contexts from before versions were carried.
+    pub task_version: Option<UnixMillis>,
     /// Whether the same custom action was already accepted on this task in its current version
     /// (custom actions leave the task pending, so only their own records tell).
     pub custom_already_accepted: bool,
@@ -137,8 +179,13 @@ pub enum Refusal {
         /// The task's derived status.
         status: TaskStatus,
     },
-    /// The task names another approver.
+    /// The task names another approver (or names its approver in a way no tap can match).
     NotTheApprover,
+    /// The decision names another approval definition than the instance's.
+    ApprovalCodeMismatch,
+    /// The tap was made on an earlier version of the task: the company re-opened it since, and
+    /// it takes a new decision on its new version.
+    StaleTaskVersion,
 }
 
 impl Refusal {
@@ -149,6 +196,8 @@ impl Refusal {
             Self::TaskNotFound => "task_not_found",
             Self::TaskNotPending { .. } => "task_not_pending",
             Self::NotTheApprover => "not_the_approver",
+            Self::ApprovalCodeMismatch => "approval_code_mismatch",
+            Self::StaleTaskVersion => "stale_task_version",
         }
     }
 }
@@ -164,15 +213,35 @@ pub enum Judgement {
     Refuse(Refusal),
 }
 
-/// Judges `tap` against the derived state at its position: the instance's status and the task
-/// (`None` when the instance has no such task).
+/// Judges `tap` against the derived state at its position: the instance and the task (`None`
+/// when the instance has no such task).
 ///
-/// The same action as the task's accepted decision is a duplicate; otherwise a decision is
-/// accepted only when the instance is pending, the task exists and is pending, and — when the
-/// task names its approver by `user_id` — the deciding user is that approver. A refusal names
-/// the most specific reason: a task no longer pending before an instance no longer pending
-/// (the approver's own task was handled), that before a missing task.
-pub fn judge(instance: &InstanceStatus, task: Option<&TaskView<'_>>, tap: Tap<'_>) -> Judgement {
+/// In this order:
+/// 1. a tap by anyone but the task's approver ([`Approver::admits`]) is `not_the_approver`,
+///    whatever the task's and the instance's state, so the verdict tells a stranger nothing;
+/// 2. a tap naming another approval code than the instance's is `approval_code_mismatch`;
+/// 3. a tap made on an earlier version of the task (it was re-opened since) is
+///    `stale_task_version`;
+/// 4. the same action as the task's accepted decision is a duplicate;
+/// 5. otherwise it is accepted only when the task exists and is pending and the instance is
+///    pending, and a refusal names the most specific reason: a task no longer pending before an
+///    instance no longer pending (the approver's own task was handled), that before a missing
+///    task.
+pub fn judge(instance: &InstanceView<'_>, task: Option<&TaskView<'_>>, tap: Tap<'_>) -> Judgement {
+    if task.is_some_and(|task| !task.approver.admits(tap.user_id)) {
+        return Judgement::Refuse(Refusal::NotTheApprover);
+    }
+    if instance
+        .approval_code
+        .is_some_and(|code| code != tap.approval_code)
+    {
+        return Judgement::Refuse(Refusal::ApprovalCodeMismatch);
+    }
+    if let (Some(task), Some(tapped)) = (task, tap.task_version)
+        && tapped != task.version
+    {
+        return Judgement::Refuse(Refusal::StaleTaskVersion);
+    }
     let duplicate = match decided_status(tap.action) {
         Some(_) => task.is_some_and(|task| task.accepted == Some(tap.action)),
         None => tap.custom_already_accepted,
@@ -188,19 +257,14 @@ pub fn judge(instance: &InstanceStatus, task: Option<&TaskView<'_>>, tap: Tap<'_
             status: task.status.clone(),
         });
     }
-    if is_final(instance) {
+    if is_final(instance.status) {
         return Judgement::Refuse(Refusal::InstanceNotPending {
-            status: instance.clone(),
+            status: instance.status.clone(),
         });
     }
-    let Some(task) = task else {
-        return Judgement::Refuse(Refusal::TaskNotFound);
-    };
-    match task.approver {
-        Some(approver) if !approver.is_empty() && approver != tap.user_id => {
-            Judgement::Refuse(Refusal::NotTheApprover)
-        }
-        _ => Judgement::Accept,
+    match task {
+        Some(_) => Judgement::Accept,
+        None => Judgement::Refuse(Refusal::TaskNotFound),
     }
 }
 
@@ -208,187 +272,343 @@ pub fn judge(instance: &InstanceStatus, task: Option<&TaskView<'_>>, tap: Tap<'_
 mod tests {
     use super::*;
 
-    const P: InstanceStatus = InstanceStatus::Pending;
-
     fn approve() -> ActionType {
         ActionType::Approve
     }
 
-    /// Every row of the decision table: instance status, task (status, approver, accepted
-    /// action), the tap (action, user, custom already accepted), the verdict.
+    /// A task in a row of the decision table.
+    struct T<'a> {
+        status: TaskStatus,
+        user_id: Option<&'a str>,
+        open_id: Option<&'a str>,
+        accepted: Option<ActionType>,
+        version: u64,
+    }
+
+    /// A task in `status`, its approver `u1` (by `user_id`), at version 0, nothing accepted.
+    fn task(status: TaskStatus) -> T<'static> {
+        T {
+            status,
+            user_id: Some("u1"),
+            open_id: None,
+            accepted: None,
+            version: 0,
+        }
+    }
+
+    impl<'a> T<'a> {
+        fn approver(mut self, user_id: Option<&'a str>, open_id: Option<&'a str>) -> Self {
+            self.user_id = user_id;
+            self.open_id = open_id;
+            self
+        }
+
+        fn accepted(mut self, action: ActionType) -> Self {
+            self.accepted = Some(action);
+            self
+        }
+
+        fn version(mut self, version: u64) -> Self {
+            self.version = version;
+            self
+        }
+    }
+
+    /// A tap in a row of the decision table.
+    struct Row<'a> {
+        action: ActionType,
+        user_id: &'a str,
+        code: &'a str,
+        version: Option<u64>,
+        custom_already_accepted: bool,
+    }
+
+    /// `action` by `u1` on approval code `C`, with no version in its context.
+    fn tap(action: ActionType) -> Row<'static> {
+        Row {
+            action,
+            user_id: "u1",
+            code: "C",
+            version: None,
+            custom_already_accepted: false,
+        }
+    }
+
+    impl<'a> Row<'a> {
+        fn by(mut self, user_id: &'a str) -> Self {
+            self.user_id = user_id;
+            self
+        }
+
+        fn code(mut self, code: &'a str) -> Self {
+            self.code = code;
+            self
+        }
+
+        fn on_version(mut self, version: u64) -> Self {
+            self.version = Some(version);
+            self
+        }
+
+        fn custom_taken(mut self) -> Self {
+            self.custom_already_accepted = true;
+            self
+        }
+    }
+
+    /// Every row of the decision table: instance status (its approval code `C`), the task, the
+    /// tap, the verdict.
     #[test]
     fn judge_table() {
+        use InstanceStatus as I;
         use Judgement::{Accept, Duplicate, Refuse};
-        use TaskStatus as T;
-        let escalate = ActionType::from("ESCALATE");
-        type Row<'a> = (
-            InstanceStatus,
-            Option<(TaskStatus, Option<&'a str>, Option<ActionType>)>,
-            (ActionType, &'a str, bool),
-            Judgement,
-        );
-        let rows: Vec<Row<'_>> = vec![
+        use TaskStatus as S;
+        let escalate = || ActionType::from("ESCALATE");
+        let reject = || ActionType::Reject;
+        let not_pending = |status| Refuse(Refusal::TaskNotPending { status });
+        let instance_not_pending = |status| Refuse(Refusal::InstanceNotPending { status });
+        let rows: Vec<(I, Option<T<'_>>, Row<'_>, Judgement)> = vec![
             // Accepted: pending task of a pending instance, its approver (or no approver named).
+            (I::Pending, Some(task(S::Pending)), tap(approve()), Accept),
             (
-                P,
-                Some((T::Pending, Some("u1"), None)),
-                (approve(), "u1", false),
+                I::Pending,
+                Some(task(S::Pending).approver(None, None)),
+                tap(reject()).by("anyone"),
                 Accept,
             ),
             (
-                P,
-                Some((T::Pending, None, None)),
-                (ActionType::Reject, "anyone", false),
+                I::Pending,
+                Some(task(S::Pending).approver(Some(""), None)),
+                tap(approve()).by("anyone"),
+                Accept,
+            ),
+            // The approver first: anyone else is refused so, whatever the task's state, and
+            // learns nothing of it — not even that they repeat the accepted decision.
+            (
+                I::Pending,
+                Some(task(S::Pending).approver(Some("u2"), None)),
+                tap(approve()),
+                Refuse(Refusal::NotTheApprover),
+            ),
+            (
+                I::Pending,
+                Some(task(S::Approved).accepted(approve())),
+                tap(approve()).by("u2"),
+                Refuse(Refusal::NotTheApprover),
+            ),
+            (
+                I::Approved,
+                Some(task(S::Approved).accepted(approve())),
+                tap(reject()).by("u2"),
+                Refuse(Refusal::NotTheApprover),
+            ),
+            (
+                I::Canceled,
+                Some(task(S::Pending)),
+                tap(approve()).by("u2"),
+                Refuse(Refusal::NotTheApprover),
+            ),
+            (
+                I::Pending,
+                Some(task(S::Pending).version(7)),
+                tap(approve()).by("u2").on_version(0).code("X"),
+                Refuse(Refusal::NotTheApprover),
+            ),
+            // A task naming its approver by `open_id` only: no tap (named by `user_id`) is
+            // the approver's; with both, the `user_id` decides.
+            (
+                I::Pending,
+                Some(task(S::Pending).approver(None, Some("ou_1"))),
+                tap(approve()),
+                Refuse(Refusal::NotTheApprover),
+            ),
+            (
+                I::Pending,
+                Some(task(S::Pending).approver(None, Some("ou_1"))),
+                tap(approve()).by("ou_1"),
+                Refuse(Refusal::NotTheApprover),
+            ),
+            (
+                I::Pending,
+                Some(task(S::Pending).approver(Some("u1"), Some("ou_1"))),
+                tap(approve()),
+                Accept,
+            ),
+            // Another definition's approval code.
+            (
+                I::Pending,
+                Some(task(S::Pending)),
+                tap(approve()).code("X"),
+                Refuse(Refusal::ApprovalCodeMismatch),
+            ),
+            (
+                I::Rejected,
+                None,
+                tap(approve()).code("X"),
+                Refuse(Refusal::ApprovalCodeMismatch),
+            ),
+            // A tap made before the task was re-opened; one on its version; one that does not say.
+            (
+                I::Pending,
+                Some(task(S::Pending).version(7)),
+                tap(approve()).on_version(0),
+                Refuse(Refusal::StaleTaskVersion),
+            ),
+            (
+                I::Pending,
+                Some(task(S::Approved).version(7).accepted(approve())),
+                tap(approve()).on_version(0),
+                Refuse(Refusal::StaleTaskVersion),
+            ),
+            (
+                I::Pending,
+                Some(task(S::Pending).version(7)),
+                tap(approve()).on_version(7),
                 Accept,
             ),
             (
-                P,
-                Some((T::Pending, Some(""), None)),
-                (approve(), "anyone", false),
+                I::Pending,
+                Some(task(S::Pending).version(7)),
+                tap(approve()),
                 Accept,
             ),
             // The same action again is a duplicate, even once the instance is final.
             (
-                P,
-                Some((T::Approved, Some("u1"), Some(approve()))),
-                (approve(), "u1", false),
+                I::Pending,
+                Some(task(S::Approved).accepted(approve())),
+                tap(approve()),
                 Duplicate,
             ),
             (
-                InstanceStatus::Approved,
-                Some((T::Approved, Some("u1"), Some(approve()))),
-                (approve(), "u1", false),
+                I::Approved,
+                Some(task(S::Approved).accepted(approve())),
+                tap(approve()).on_version(0),
                 Duplicate,
             ),
             // The contrary action on a decided task is refused with the task's status.
             (
-                P,
-                Some((T::Rejected, Some("u1"), Some(ActionType::Reject))),
-                (approve(), "u1", false),
-                Refuse(Refusal::TaskNotPending {
-                    status: T::Rejected,
-                }),
+                I::Pending,
+                Some(task(S::Rejected).accepted(reject())),
+                tap(approve()),
+                not_pending(S::Rejected),
             ),
             // Decided in the company's system (no accepted decision): refused, even the same action.
             (
-                P,
-                Some((T::Approved, Some("u1"), None)),
-                (approve(), "u1", false),
-                Refuse(Refusal::TaskNotPending {
-                    status: T::Approved,
-                }),
+                I::Pending,
+                Some(task(S::Approved)),
+                tap(approve()),
+                not_pending(S::Approved),
             ),
             (
-                P,
-                Some((T::Transferred, None, None)),
-                (approve(), "u1", false),
-                Refuse(Refusal::TaskNotPending {
-                    status: T::Transferred,
-                }),
+                I::Pending,
+                Some(task(S::Transferred).approver(None, None)),
+                tap(approve()),
+                not_pending(S::Transferred),
             ),
             (
-                P,
-                Some((T::Done, None, None)),
-                (approve(), "u1", false),
-                Refuse(Refusal::TaskNotPending { status: T::Done }),
+                I::Pending,
+                Some(task(S::Done).approver(None, None)),
+                tap(approve()),
+                not_pending(S::Done),
             ),
             // A decided task says so even when its instance is decided too.
             (
-                InstanceStatus::Rejected,
-                Some((T::Rejected, Some("u1"), Some(ActionType::Reject))),
-                (approve(), "u1", false),
-                Refuse(Refusal::TaskNotPending {
-                    status: T::Rejected,
-                }),
+                I::Rejected,
+                Some(task(S::Rejected).accepted(reject())),
+                tap(approve()),
+                not_pending(S::Rejected),
             ),
             // A withdrawn, deleted or decided instance takes no decision on a pending task.
             (
-                InstanceStatus::Canceled,
-                Some((T::Pending, None, None)),
-                (approve(), "u1", false),
-                Refuse(Refusal::InstanceNotPending {
-                    status: InstanceStatus::Canceled,
-                }),
+                I::Canceled,
+                Some(task(S::Pending).approver(None, None)),
+                tap(approve()),
+                instance_not_pending(I::Canceled),
             ),
             (
-                InstanceStatus::Rejected,
-                Some((T::Pending, None, None)),
-                (approve(), "u1", false),
-                Refuse(Refusal::InstanceNotPending {
-                    status: InstanceStatus::Rejected,
-                }),
+                I::Rejected,
+                Some(task(S::Pending).approver(None, None)),
+                tap(approve()),
+                instance_not_pending(I::Rejected),
             ),
             (
-                InstanceStatus::Deleted,
+                I::Deleted,
                 None,
-                (approve(), "u1", false),
-                Refuse(Refusal::InstanceNotPending {
-                    status: InstanceStatus::Deleted,
-                }),
+                tap(approve()),
+                instance_not_pending(I::Deleted),
             ),
-            // No such task; another approver's task.
+            // No such task.
             (
-                P,
+                I::Pending,
                 None,
-                (approve(), "u1", false),
+                tap(approve()),
                 Refuse(Refusal::TaskNotFound),
-            ),
-            (
-                P,
-                Some((T::Pending, Some("u2"), None)),
-                (approve(), "u1", false),
-                Refuse(Refusal::NotTheApprover),
             ),
             // Custom actions: accepted on a pending task, a duplicate when already taken, refused
             // like any decision once the task or instance is no longer pending.
+            (I::Pending, Some(task(S::Pending)), tap(escalate()), Accept),
             (
-                P,
-                Some((T::Pending, Some("u1"), None)),
-                (escalate.clone(), "u1", false),
-                Accept,
-            ),
-            (
-                P,
-                Some((T::Pending, Some("u1"), None)),
-                (escalate.clone(), "u1", true),
+                I::Pending,
+                Some(task(S::Pending)),
+                tap(escalate()).custom_taken(),
                 Duplicate,
             ),
             (
-                P,
-                Some((T::Approved, Some("u1"), Some(approve()))),
-                (escalate.clone(), "u1", false),
-                Refuse(Refusal::TaskNotPending {
-                    status: T::Approved,
-                }),
+                I::Pending,
+                Some(task(S::Approved).accepted(approve())),
+                tap(escalate()),
+                not_pending(S::Approved),
             ),
             (
-                InstanceStatus::Canceled,
-                Some((T::Pending, Some("u1"), None)),
-                (escalate, "u1", false),
-                Refuse(Refusal::InstanceNotPending {
-                    status: InstanceStatus::Canceled,
-                }),
+                I::Canceled,
+                Some(task(S::Pending)),
+                tap(escalate()),
+                instance_not_pending(I::Canceled),
             ),
         ];
-        for (index, (instance, task, (action, user_id, custom), expected)) in
-            rows.iter().enumerate()
-        {
-            let view = task.as_ref().map(|(status, approver, accepted)| TaskView {
+        for (index, (status, task, row, expected)) in rows.iter().enumerate() {
+            let instance = InstanceView {
                 status,
-                approver: *approver,
-                accepted: accepted.as_ref(),
+                approval_code: Some("C"),
+            };
+            let view = task.as_ref().map(|task| TaskView {
+                status: &task.status,
+                approver: Approver {
+                    user_id: task.user_id,
+                    open_id: task.open_id,
+                },
+                accepted: task.accepted.as_ref(),
+                version: UnixMillis::from_millis(task.version),
             });
             let tap = Tap {
-                action,
-                user_id,
-                custom_already_accepted: *custom,
+                action: &row.action,
+                user_id: row.user_id,
+                approval_code: row.code,
+                task_version: row.version.map(UnixMillis::from_millis),
+                custom_already_accepted: row.custom_already_accepted,
             };
             assert_eq!(
-                &judge(instance, view.as_ref(), tap),
+                &judge(&instance, view.as_ref(), tap),
                 expected,
                 "row {index}"
             );
         }
+        // An instance whose company instance is unknown (its base expired) checks no code.
+        let unknown_code = InstanceView {
+            status: &I::Pending,
+            approval_code: None,
+        };
+        let tap = Tap {
+            action: &ActionType::Approve,
+            user_id: "u1",
+            approval_code: "X",
+            task_version: None,
+            custom_already_accepted: false,
+        };
+        assert_eq!(
+            judge(&unknown_code, None, tap),
+            Refuse(Refusal::TaskNotFound)
+        );
     }
 
     /// Every row of the card table: instance status, task status (`None`: removed), the card.

@@ -6,7 +6,8 @@
 //! - [`EmfEmitter`]: the namespace, and the writer of a batch of documents as contiguous lines;
 //! - [`JobMetrics`]: the per-job collector of the sync function. The Feishu client
 //!   ([`feishu_call`], [`feishu_retry`], [`token_refresh`]) and the job's steps
-//!   ([`store_conflict`], [`event_published`], [`decision_applied`]) record into it while the job
+//!   ([`store_conflict`], [`event_published`], [`decision_applied`], [`unproven_decision`])
+//!   record into it while the job
 //!   runs inside [`JobMetrics::scope`]; [`JobMetrics::finish`] turns it into documents that are
 //!   written once, at the end of the job.
 //!
@@ -416,6 +417,9 @@ pub mod names {
     pub const STORE_CONFLICTS: &str = "StoreConflicts";
     /// Count of decision events published.
     pub const EVENTS_PUBLISHED: &str = "EventsPublished";
+    /// Count of decision jobs refused for want of a valid proof that the callback function made
+    /// them (written only by such a job; an alarm watches it).
+    pub const UNPROVEN_DECISIONS: &str = "UnprovenDecisions";
     /// Count of Feishu calls (HTTP exchanges), by `Api` and `Code`, by `Code`, and in total.
     pub const FEISHU_CALLS: &str = "FeishuCalls";
     /// Count of Feishu calls that did not answer code 0, by `Api` and in total.
@@ -497,6 +501,7 @@ struct JobRecord {
     token_refreshes: u64,
     store_conflicts: u64,
     events_published: u64,
+    unproven_decisions: u64,
     tap_to_applied: Option<Duration>,
 }
 
@@ -572,6 +577,11 @@ impl JobMetrics {
         self.record().events_published += 1;
     }
 
+    /// Records a decision job refused for want of a valid hand-off proof.
+    pub fn unproven_decision(&self) {
+        self.record().unproven_decisions += 1;
+    }
+
     /// Records that a decision received at `received_at` (the callback's arrival) is now applied
     /// in Feishu.
     pub fn decision_applied(&self, received_at: UnixMillis) {
@@ -610,6 +620,12 @@ impl JobMetrics {
                 ],
             )
             .metrics(&[&[JOB_TYPE]], [Metric::millis(JOB_DURATION, [duration])]);
+        if record.unproven_decisions > 0 {
+            job_document = job_document.metrics(
+                &[&[]],
+                [Metric::count(UNPROVEN_DECISIONS, record.unproven_decisions)],
+            );
+        }
         if let Some(elapsed) = record.tap_to_applied {
             job_document =
                 job_document.metrics(&[&[]], [Metric::millis(TAP_TO_APPLIED, [elapsed])]);
@@ -687,6 +703,12 @@ pub fn store_conflict() {
 /// Records a published decision event into the current job's metrics (no-op outside a job).
 pub fn event_published() {
     let _outside_a_job = CURRENT_JOB.try_with(|job| job.event_published());
+}
+
+/// Records a decision job refused for want of a valid hand-off proof into the current job's
+/// metrics (no-op outside a job).
+pub fn unproven_decision() {
+    let _outside_a_job = CURRENT_JOB.try_with(|job| job.unproven_decision());
 }
 
 /// Records that the decision received at `received_at` is applied in Feishu, into the current
@@ -922,6 +944,19 @@ mod tests {
         let codes: Vec<&Value> = lines[1..].iter().map(|line| &line["Code"]).collect();
         assert_eq!(codes, [&json!("99991403"), &json!("transport")]);
         assert_eq!(lines[0]["Outcome"], "failed");
+    }
+
+    #[test]
+    fn an_unproven_decision_is_counted_on_its_job_only() {
+        let refused = JobMetrics::start("decision");
+        refused.unproven_decision();
+        let lines = written(&refused.finish(JobOutcome::Failed));
+        assert_eq!(lines[0]["UnprovenDecisions"], 1.0);
+        let directives = lines[0]["_aws"]["CloudWatchMetrics"].to_string();
+        assert!(directives.contains("UnprovenDecisions"), "{directives}");
+        let proven = JobMetrics::start("decision");
+        let lines = written(&proven.finish(JobOutcome::Applied));
+        assert!(lines[0].get("UnprovenDecisions").is_none());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! | part | secret's JSON object | variables without Secrets Manager |
 //! |---|---|---|
 //! | [`AppCredentials`] | `{"app_id", "app_secret"}` | `FEISHU_APP_ID`, `FEISHU_APP_SECRET` |
-//! | [`CallbackCredentials`] | `{"callback_token", "callback_key"}` (`callback_key` optional; `""` means none) | `FEISHU_CALLBACK_TOKEN`, optional `FEISHU_CALLBACK_KEY` |
+//! | [`CallbackCredentials`] | `{"callback_token", "callback_key"}` (`callback_key` optional; `""` means none), during a rotation also `"previous_callback_token"`, `"previous_callback_key"` | `FEISHU_CALLBACK_TOKEN`, optional `FEISHU_CALLBACK_KEY`, `FEISHU_PREVIOUS_CALLBACK_TOKEN`, `FEISHU_PREVIOUS_CALLBACK_KEY` |
 //!
 //! Each part is read by a [`SecretSource`]: with `FEISHU_APP_SECRET_ID` (or
 //! `FEISHU_CALLBACK_SECRET_ID`) set, from that AWS Secrets Manager secret, cached for
@@ -14,6 +14,12 @@
 //! redeploy; otherwise from the variables, read once (the local default). The AWS client follows
 //! the usual AWS environment, including `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_SECRETS_MANAGER`.
 //! A [`CredentialSource`] reads both parts and hands them out together as [`Credentials`].
+//!
+//! During a rotation of the callback token and key the callback part also holds the pair in force
+//! before it ([`CallbackPair`], `previous_callback_*`): bot cards carry their pair for 30 days, so
+//! callbacks (and hand-off proofs) under the previous pair keep verifying until the operator
+//! drops it (README, "Rotating the callback token and key"). New cards and the definition always
+//! get the current pair.
 //!
 //! `FEISHU_SECRET_ID`, the one secret with all four fields that the bridge used to read, is
 //! refused with an error that names its replacement, rather than silently ignored.
@@ -52,6 +58,8 @@ const APP_ID_VAR: &str = "FEISHU_APP_ID";
 const APP_SECRET_VAR: &str = "FEISHU_APP_SECRET";
 const CALLBACK_TOKEN_VAR: &str = "FEISHU_CALLBACK_TOKEN";
 const CALLBACK_KEY_VAR: &str = "FEISHU_CALLBACK_KEY";
+const PREVIOUS_CALLBACK_TOKEN_VAR: &str = "FEISHU_PREVIOUS_CALLBACK_TOKEN";
+const PREVIOUS_CALLBACK_KEY_VAR: &str = "FEISHU_PREVIOUS_CALLBACK_KEY";
 
 /// A secret string whose `Debug` never shows the value. It has no `Display`, so a secret cannot
 /// be formatted into a message or request by accident: use [`Secret::expose`] deliberately.
@@ -123,13 +131,81 @@ impl CredentialPart for AppCredentials {
 }
 
 /// What authenticates and decrypts callbacks, as configured in the approval definition and bot
-/// cards: the secret `{"callback_token", "callback_key"}`.
+/// cards: the secret `{"callback_token", "callback_key"}`, and during a rotation the pair before
+/// it (`"previous_callback_token"`, `"previous_callback_key"`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallbackCredentials {
     /// The definition's `action_callback_token`.
     pub callback_token: Secret,
     /// The definition's `action_callback_key`; `None` means callbacks arrive in plaintext.
     pub callback_key: Option<Secret>,
+    /// The pair in force before a rotation, while cards that carry it may still post; `None`
+    /// once the operator dropped it (or when nothing was rotated).
+    pub previous_callback: Option<CallbackPair>,
+}
+
+/// One callback token with its key, as a definition or a bot card carries them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackPair {
+    /// The `action_callback_token`.
+    pub token: Secret,
+    /// The `action_callback_key`; `None` means callbacks under this pair arrive in plaintext.
+    pub key: Option<Secret>,
+}
+
+/// Which of the configured callback pairs something was verified under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairInUse {
+    /// The current pair.
+    Current,
+    /// The pair before a rotation still in progress.
+    Previous,
+}
+
+impl PairInUse {
+    /// `current` or `previous`: the label in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Current => "current",
+            Self::Previous => "previous",
+        }
+    }
+}
+
+impl CallbackCredentials {
+    /// The current pair.
+    pub fn current(&self) -> CallbackPair {
+        CallbackPair {
+            token: self.callback_token.clone(),
+            key: self.callback_key.clone(),
+        }
+    }
+
+    /// Every configured pair: the current one first, then the previous one, if kept.
+    pub fn pairs(&self) -> impl Iterator<Item = (PairInUse, CallbackPair)> + '_ {
+        std::iter::once((PairInUse::Current, self.current())).chain(
+            self.previous_callback
+                .clone()
+                .map(|pair| (PairInUse::Previous, pair)),
+        )
+    }
+}
+
+/// The previous pair from its two parts: none without a previous token; a previous key alone
+/// is refused, since it cannot tell which token went with it.
+fn previous_pair(
+    token: Option<String>,
+    key: Option<String>,
+    missing: impl FnOnce() -> SecretError,
+) -> Result<Option<CallbackPair>, SecretError> {
+    match (token, key) {
+        (Some(token), key) => Ok(Some(CallbackPair {
+            token: Secret::new(token),
+            key: key.map(Secret::new),
+        })),
+        (None, Some(_)) => Err(missing()),
+        (None, None) => Ok(None),
+    }
 }
 
 impl CredentialPart for CallbackCredentials {
@@ -140,6 +216,14 @@ impl CredentialPart for CallbackCredentials {
         Ok(Self {
             callback_token: Secret::new(object.required("callback_token")?),
             callback_key: object.optional("callback_key")?.map(Secret::new),
+            previous_callback: previous_pair(
+                object.optional("previous_callback_token")?,
+                object.optional("previous_callback_key")?,
+                || SecretError::MissingField {
+                    secret_id: secret_id.to_owned(),
+                    field: "previous_callback_token",
+                },
+            )?,
         })
     }
 
@@ -151,6 +235,14 @@ impl CredentialPart for CallbackCredentials {
                 CALLBACK_SECRET_ID_VAR,
             )?),
             callback_key: env_var(lookup, CALLBACK_KEY_VAR)?.map(Secret::new),
+            previous_callback: previous_pair(
+                env_var(lookup, PREVIOUS_CALLBACK_TOKEN_VAR)?,
+                env_var(lookup, PREVIOUS_CALLBACK_KEY_VAR)?,
+                || SecretError::MissingEnvVar {
+                    name: PREVIOUS_CALLBACK_TOKEN_VAR,
+                    secret_id_var: CALLBACK_SECRET_ID_VAR,
+                },
+            )?,
         })
     }
 }
@@ -166,6 +258,8 @@ pub struct Credentials {
     pub callback_token: Secret,
     /// The definition's `action_callback_key`; `None` means callbacks arrive in plaintext.
     pub callback_key: Option<Secret>,
+    /// The callback pair before a rotation still in progress (see [`CallbackCredentials`]).
+    pub previous_callback: Option<CallbackPair>,
 }
 
 impl Credentials {
@@ -176,6 +270,7 @@ impl Credentials {
             app_secret: app.app_secret.clone(),
             callback_token: callback.callback_token.clone(),
             callback_key: callback.callback_key.clone(),
+            previous_callback: callback.previous_callback.clone(),
         }
     }
 
@@ -192,6 +287,7 @@ impl Credentials {
         CallbackCredentials {
             callback_token: self.callback_token.clone(),
             callback_key: self.callback_key.clone(),
+            previous_callback: self.previous_callback.clone(),
         }
     }
 }
@@ -679,6 +775,7 @@ mod tests {
         CallbackCredentials {
             callback_token: Secret::new(TOKEN),
             callback_key: callback_key.map(Secret::new),
+            previous_callback: None,
         }
     }
 
@@ -830,6 +927,76 @@ mod tests {
             CallbackCredentials::from_secret_json(SECRET_ID, &json).unwrap(),
             callback(Some(KEY))
         );
+    }
+
+    #[test]
+    fn a_rotation_keeps_the_previous_pair_beside_the_current_one() {
+        let json = format!(
+            r#"{{"callback_token":"{TOKEN}","callback_key":"{KEY}","previous_callback_token":"old-token","previous_callback_key":"old-key"}}"#
+        );
+        let part = CallbackCredentials::from_secret_json(SECRET_ID, &json).unwrap();
+        let previous = CallbackPair {
+            token: Secret::new("old-token"),
+            key: Some(Secret::new("old-key")),
+        };
+        assert_eq!(part.previous_callback.as_ref(), Some(&previous));
+        let pairs: Vec<_> = part.pairs().collect();
+        assert_eq!(
+            pairs,
+            [
+                (PairInUse::Current, callback(Some(KEY)).current()),
+                (PairInUse::Previous, previous)
+            ]
+        );
+        assert_no_secret_values(&format!("{part:?}"));
+        assert!(!format!("{part:?}").contains("old-key"));
+
+        // A previous pair without a key had plaintext callbacks; empty fields mean none.
+        let json = format!(
+            r#"{{"callback_token":"{TOKEN}","previous_callback_token":"old-token","previous_callback_key":""}}"#
+        );
+        let part = CallbackCredentials::from_secret_json(SECRET_ID, &json).unwrap();
+        assert_eq!(
+            part.previous_callback.map(|pair| pair.key),
+            Some(None),
+            "{json}"
+        );
+        let json = format!(r#"{{"callback_token":"{TOKEN}","previous_callback_token":""}}"#);
+        let part = CallbackCredentials::from_secret_json(SECRET_ID, &json).unwrap();
+        assert_eq!(part.previous_callback, None);
+        assert_eq!(part.pairs().count(), 1);
+    }
+
+    #[test]
+    fn a_previous_key_without_its_token_is_refused_by_name() {
+        let json = format!(r#"{{"callback_token":"{TOKEN}","previous_callback_key":"old-key"}}"#);
+        let error = CallbackCredentials::from_secret_json(SECRET_ID, &json).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                SecretError::MissingField {
+                    field: "previous_callback_token",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(!error.to_string().contains("old-key"));
+
+        let mut vars = full_env();
+        vars.push((PREVIOUS_CALLBACK_KEY_VAR, "old-key"));
+        assert!(matches!(
+            choice::<CallbackCredentials>(&vars),
+            Err(SecretError::MissingEnvVar {
+                name: PREVIOUS_CALLBACK_TOKEN_VAR,
+                ..
+            })
+        ));
+        vars.push((PREVIOUS_CALLBACK_TOKEN_VAR, "old-token"));
+        let EnvChoice::Fixed(part) = choice::<CallbackCredentials>(&vars).unwrap() else {
+            panic!("variables give a fixed part");
+        };
+        assert_eq!(part.pairs().count(), 2);
     }
 
     #[test]

@@ -39,6 +39,7 @@ fn client_at(base_url: String, tweak: impl FnOnce(&mut ClientConfig)) -> FeishuC
         app_secret: Secret::new(APP_SECRET),
         callback_token: Secret::new("callback-token"),
         callback_key: None,
+        previous_callback: None,
     };
     FeishuClient::new(config, Arc::new(CredentialSource::fixed(credentials))).unwrap()
 }

@@ -191,6 +191,7 @@ fn credentials() -> Arc<CredentialSource> {
         app_secret: Secret::new("sim-secret"),
         callback_token: Secret::new("callback-token"),
         callback_key: None,
+        previous_callback: None,
     }))
 }
 

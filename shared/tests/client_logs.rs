@@ -53,6 +53,7 @@ async fn logs_name_path_code_and_log_id_but_never_tokens_secrets_or_bodies() {
         app_secret: Secret::new(APP_SECRET),
         callback_token: Secret::new("callback-token"),
         callback_key: None,
+        previous_callback: None,
     };
     let client = FeishuClient::new(
         ClientConfig::for_base_url(server.uri()),

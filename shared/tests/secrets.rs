@@ -92,6 +92,7 @@ async fn reads_both_parts_each_from_its_own_secret() {
             app_secret: Secret::new("app-secret-1"),
             callback_token: Secret::new("token-value"),
             callback_key: Some(Secret::new("key-value")),
+            previous_callback: None,
         }
     );
 }
@@ -110,6 +111,7 @@ async fn callback_part_alone_reads_only_the_callback_secret_and_its_key_is_optio
         CallbackCredentials {
             callback_token: Secret::new("token-value"),
             callback_key: None,
+            previous_callback: None,
         }
     );
 }

@@ -5,6 +5,10 @@
 //! makes (body parse, decrypt and parse, token check, decision), without HTTP, hand-off or
 //! logging; the difference between the two is the handler's own overhead.
 //!
+//! `handoff_proof` is the hand-off proof alone (issue 16): the HMAC-SHA256 of the job the
+//! handler hands off for that callback, its canonical JSON included — what proving a job adds
+//! to every callback (the body digest that is its delivery id is `delivery_id_digest`).
+//!
 //! Last, `encrypted_1kb_in_memory_handoff_json_log`: the handler again with the subscriber
 //! production installs (Lambda's JSON format, INFO), writing its one line per callback to a sink.
 //! It runs after the others because a global subscriber cannot be removed once installed.
@@ -16,8 +20,11 @@ use approval_callback::handler::{CallbackRequest, CallbackService, handle_callba
 use approval_callback::handoff::InMemoryHandoff;
 use aws_lambda_events::http::{Method, StatusCode};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use feishu_bridge::callback::{CallbackBody, CallbackToken, RawCallback};
+use feishu_bridge::callback::{CallbackBody, CallbackToken, RawCallback, delivery_id};
 use feishu_bridge::crypto::CallbackCipher;
+use feishu_bridge::handoff::HandoffKey;
+use feishu_bridge::job::DecisionJob;
+use feishu_bridge::models::time::UnixMillis;
 use feishu_bridge::secrets::{CallbackCredentialSource, CallbackCredentials, Secret};
 use serde_json::json;
 
@@ -68,6 +75,7 @@ fn bench_handler(c: &mut Criterion) {
     let credentials = CallbackCredentialSource::fixed(CallbackCredentials {
         callback_token: Secret::new(TOKEN),
         callback_key: Some(Secret::new(KEY)),
+        previous_callback: None,
     });
     let service = CallbackService::new(credentials, InMemoryHandoff::new(), Duration::from_secs(3));
     let body = encrypted_body();
@@ -75,7 +83,7 @@ fn bench_handler(c: &mut Criterion) {
         method: &Method::POST,
         body: &body,
         body_is_base64: false,
-        delivery_id: Some("8f5c3a52-7a4e-4d8b-9a53-0c6f1d2e3b4a"),
+        request_id: Some("8f5c3a52-7a4e-4d8b-9a53-0c6f1d2e3b4a"),
         trace_id: None,
     };
     let plaintext_len = plaintext().len();
@@ -119,6 +127,24 @@ fn bench_handler(c: &mut Criterion) {
             assert!(token.verify(raw.token().unwrap_or_default()));
             raw.into_decision().expect("complete")
         })
+    });
+
+    let plaintext = plaintext();
+    let key = HandoffKey::derive(TOKEN, Some(KEY));
+    let job = DecisionJob {
+        decision: RawCallback::parse(&plaintext)
+            .expect("parses")
+            .into_decision()
+            .expect("complete"),
+        received_at: UnixMillis::now(),
+        delivery_id: Some(delivery_id(plaintext.as_bytes())),
+        proof: None,
+    };
+    group.bench_function("handoff_proof", |b| {
+        b.iter(|| key.prove(black_box(&job)).expect("proven"))
+    });
+    group.bench_function("delivery_id_digest", |b| {
+        b.iter(|| delivery_id(black_box(plaintext.as_bytes())))
     });
 
     // SAFETY: the benchmark is single-threaded here and nothing else reads the environment

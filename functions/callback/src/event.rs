@@ -20,14 +20,14 @@ pub async fn handle_event<H: Handoff, R: InstanceReader>(
     event: LambdaEvent<ApiGatewayV2httpRequest>,
 ) -> ApiGatewayV2httpResponse {
     let LambdaEvent { payload, context } = event;
-    let delivery_id = Some(context.request_id.as_str())
+    let request_id = Some(context.request_id.as_str())
         .filter(|id| !id.is_empty())
         .or(payload.request_context.request_id.as_deref());
     let request = CallbackRequest {
         method: &payload.request_context.http.method,
         body: payload.body.as_deref().unwrap_or_default(),
         body_is_base64: payload.is_base64_encoded,
-        delivery_id,
+        request_id,
         trace_id: context.xray_trace_id.as_deref(),
     };
     into_event_response(handle_callback(service, &request).await)

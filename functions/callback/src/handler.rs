@@ -7,7 +7,15 @@
 //! answer as a wrong token, so the endpoint is no padding or parsing oracle) and its token
 //! checked. Only an authenticated callback may get an answer that names a field.
 //!
-//! Once the decision is typed it is handed off and, when the service reads records, looked up
+//! During a rotation of the callback token and key, a callback authenticates under the current
+//! pair or the previous one (whichever it was made with); the answer and the metrics say which
+//! (`CallbackPair`), so the operator sees when the previous pair is no longer used.
+//!
+//! Once the decision is typed it becomes a decision job: its delivery id is the digest of the
+//! callback's (decrypted) body, so a replayed body is the same delivery
+//! ([`feishu_bridge::callback::delivery_id`]), and it carries the proof that this function made
+//! it ([`feishu_bridge::handoff`], under the current pair's key), without which the sync step
+//! refuses it. It is handed off and, when the service reads records, looked up
 //! ([`crate::lookup`]) at the same time. Success (200) or a stale tap (409) is answered only
 //! after the hand-off accepted the decision: a refused tap is still handed off, so the sync step
 //! records the refusal, publishes its event and brings the card to its real state.
@@ -22,12 +30,15 @@ use aws_lambda_events::http::{Method, StatusCode};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use feishu_bridge::callback::{
-    ApprovalDecision, CallbackBody, CallbackError, CallbackToken, RawCallback,
+    ApprovalDecision, CallbackBody, CallbackError, CallbackToken, RawCallback, delivery_id,
 };
 use feishu_bridge::crypto::{CallbackCipher, DecryptError};
+use feishu_bridge::handoff::{HandoffKey, HandoffKeys};
 use feishu_bridge::job::{DecisionJob, SyncJob};
 use feishu_bridge::models::time::UnixMillis;
-use feishu_bridge::secrets::{CallbackCredentialSource, CallbackCredentials, SecretError};
+use feishu_bridge::secrets::{
+    CallbackCredentialSource, CallbackCredentials, CallbackPair, PairInUse, SecretError,
+};
 
 use feishu_bridge::store::InstanceReader;
 
@@ -52,39 +63,74 @@ pub struct CallbackService<H, R = NoRecords> {
     deadline: Duration,
 }
 
-/// The token check and cipher derived from one [`CallbackCredentials`] value.
+/// The token checks, ciphers and hand-off key derived from one [`CallbackCredentials`] value.
 ///
 /// Keyed by the identity of the `Arc` they were derived from: the credential source hands out the
 /// same `Arc` until it reloads the secret, so they are re-derived once per reload and never per
 /// request. Holding the `Arc` keeps its address from being reused by a later value.
 struct CallbackSecrets {
     derived_from: Arc<CallbackCredentials>,
+    /// The current pair first, then the previous one during a rotation.
+    pairs: Vec<PairSecrets>,
+    /// The current pair's hand-off key: every job is proven with it.
+    handoff: HandoffKey,
+}
+
+/// The token check and cipher of one callback pair.
+struct PairSecrets {
+    in_use: PairInUse,
     token: CallbackToken,
     cipher: Option<CallbackCipher>,
+}
+
+impl PairSecrets {
+    fn derive(in_use: PairInUse, pair: &CallbackPair) -> Self {
+        Self {
+            in_use,
+            token: CallbackToken::from(&pair.token),
+            cipher: pair
+                .key
+                .as_ref()
+                .map(|key| CallbackCipher::new(key.expose())),
+        }
+    }
+
+    /// Whether `presented` is this pair's token (constant time; absent never matches).
+    fn verify(&self, presented: Option<&str>) -> bool {
+        presented.is_some_and(|presented| self.token.verify(presented))
+    }
 }
 
 impl CallbackSecrets {
     fn derive(credentials: Arc<CallbackCredentials>) -> Self {
         Self {
-            token: CallbackToken::from(&credentials.callback_token),
-            cipher: credentials
-                .callback_key
-                .as_ref()
-                .map(|key| CallbackCipher::new(key.expose())),
+            pairs: credentials
+                .pairs()
+                .map(|(in_use, pair)| PairSecrets::derive(in_use, &pair))
+                .collect(),
+            handoff: HandoffKeys::new(&credentials).signing_key().clone(),
             derived_from: credentials,
         }
     }
 
-    /// Whether `presented` is the configured token (constant time; absent never matches).
-    fn verify(&self, presented: Option<&str>) -> bool {
-        presented.is_some_and(|presented| self.token.verify(presented))
+    /// The pairs callbacks come encrypted under.
+    fn keyed(&self) -> impl Iterator<Item = (&PairSecrets, &CallbackCipher)> {
+        self.pairs
+            .iter()
+            .filter_map(|pair| Some((pair, pair.cipher.as_ref()?)))
+    }
+
+    /// The pairs callbacks come in plaintext under.
+    fn keyless(&self) -> impl Iterator<Item = &PairSecrets> {
+        self.pairs.iter().filter(|pair| pair.cipher.is_none())
     }
 }
 
 impl fmt::Debug for CallbackSecrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CallbackSecrets")
-            .field("encrypted", &self.cipher.is_some())
+            .field("pairs", &self.pairs.len())
+            .field("encrypted", &self.keyed().count())
             .finish_non_exhaustive()
     }
 }
@@ -164,13 +210,15 @@ pub enum CallbackFailure {
     /// The encrypted body did not decrypt to a JSON object (401, like a wrong token).
     #[error("encrypted callback could not be decrypted")]
     Undecryptable(#[source] UndecryptableBody),
-    /// A plaintext body although a callback key is configured: a downgrade, refused (401).
+    /// A plaintext body although a callback key is configured (for every configured pair): a
+    /// downgrade, refused (401).
     #[error("plaintext callback refused: a callback key is configured, so Feishu encrypts")]
     PlaintextRefused,
     /// The token is missing or wrong (401).
     #[error("callback token is missing or does not match")]
     BadToken,
-    /// An encrypted body but no callback key configured (500): set `callback_key`.
+    /// An encrypted body but no callback key configured (401, like any callback that cannot be
+    /// authenticated; its own outcome, since it means the secret lacks `callback_key`).
     #[error("encrypted callback received but no callback key is configured (set callback_key)")]
     EncryptionNotConfigured,
     /// The authenticated callback lacks a field the decision needs, or a field has the wrong
@@ -218,10 +266,10 @@ impl CallbackFailure {
             Self::BodyNotBase64 => StatusCode::BAD_REQUEST,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Malformed(_) | Self::InvalidDecision(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Undecryptable(_) | Self::PlaintextRefused | Self::BadToken => {
-                StatusCode::UNAUTHORIZED
-            }
-            Self::EncryptionNotConfigured => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Undecryptable(_)
+            | Self::PlaintextRefused
+            | Self::BadToken
+            | Self::EncryptionNotConfigured => StatusCode::UNAUTHORIZED,
             Self::CredentialsUnavailable(_)
             | Self::CredentialsTimedOut(_)
             | Self::HandoffFailed(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -239,12 +287,10 @@ impl CallbackFailure {
             Self::Malformed(error) | Self::InvalidDecision(error) => {
                 format!("Invalid callback: {error}. Please contact the administrator.")
             }
-            Self::Undecryptable(_) | Self::PlaintextRefused | Self::BadToken => {
-                UNAUTHORIZED_MESSAGE.to_owned()
-            }
-            Self::EncryptionNotConfigured => {
-                "Callback not configured. Please contact the administrator.".to_owned()
-            }
+            Self::Undecryptable(_)
+            | Self::PlaintextRefused
+            | Self::BadToken
+            | Self::EncryptionNotConfigured => UNAUTHORIZED_MESSAGE.to_owned(),
             Self::CredentialsUnavailable(_)
             | Self::CredentialsTimedOut(_)
             | Self::HandoffFailed(_) => RETRY_MESSAGE.to_owned(),
@@ -352,9 +398,9 @@ pub struct CallbackRequest<'a> {
     pub body: &'a str,
     /// Whether `body` is base64 (API Gateway's `isBase64Encoded`).
     pub body_is_base64: bool,
-    /// Which delivery this is (the Lambda request id, else API Gateway's), stamped on the job
-    /// and the log line.
-    pub delivery_id: Option<&'a str>,
+    /// The invocation's request id (Lambda's, else API Gateway's), for the log line and the
+    /// metrics. The job's delivery id is the body's digest instead (a replay is the same one).
+    pub request_id: Option<&'a str>,
     /// The X-Ray trace id of the invocation, for the metrics document.
     pub trace_id: Option<&'a str>,
 }
@@ -386,11 +432,20 @@ struct Trail {
     received_at: UnixMillis,
     job: Option<SyncJob>,
     lookup: Option<LookupOutcome>,
+    /// The pair the callback authenticated under.
+    pair: Option<PairInUse>,
 }
 
 impl Trail {
     fn decision(&self) -> Option<&ApprovalDecision> {
         self.job.as_ref().and_then(decision_of)
+    }
+
+    fn delivery_id(&self) -> Option<&str> {
+        match &self.job {
+            Some(SyncJob::Decision(job)) => job.delivery_id.as_deref(),
+            _ => None,
+        }
     }
 }
 
@@ -415,6 +470,7 @@ pub async fn handle_callback<H: Handoff, R: InstanceReader>(
         received_at: UnixMillis::now(),
         job: None,
         lookup: None,
+        pair: None,
     };
     let deadline = tokio::time::Instant::from_std(started) + service.deadline;
     let outcome = match accept(service, request, deadline, &mut trail).await {
@@ -430,7 +486,10 @@ pub async fn handle_callback<H: Handoff, R: InstanceReader>(
         request,
         trail.decision(),
         &outcome,
-        trail.lookup.as_ref(),
+        crate::metrics::Found {
+            lookup: trail.lookup.as_ref(),
+            pair: trail.pair,
+        },
         Duration::from_micros(latency_us),
     );
     outcome.into_response()
@@ -463,12 +522,19 @@ async fn accept<H: Handoff, R: InstanceReader>(
         .await
         .map_err(|_| CallbackFailure::CredentialsTimedOut(service.deadline))?
         .map_err(CallbackFailure::CredentialsUnavailable)?;
-    let decision = authenticated_decision(parsed, &body, &secrets)?;
-    let job = &*trail.job.insert(SyncJob::Decision(DecisionJob {
+    let (decision, delivery_id, pair) = authenticated_decision(parsed, &body, &secrets)?;
+    trail.pair = Some(pair);
+    let job = DecisionJob {
         decision,
         received_at: trail.received_at,
-        delivery_id: request.delivery_id.map(str::to_owned),
-    }));
+        delivery_id: Some(delivery_id),
+        proof: None,
+    };
+    let job = secrets
+        .handoff
+        .sign(job)
+        .map_err(|error| CallbackFailure::HandoffFailed(HandoffError::Prove(error)))?;
+    let job = &*trail.job.insert(SyncJob::Decision(job));
     let hand_off = async {
         tokio::time::timeout_at(deadline, service.handoff.hand_off(job, deadline))
             .await
@@ -516,72 +582,102 @@ fn request_body<'a>(request: &CallbackRequest<'a>) -> Result<Cow<'a, [u8]>, Call
     Ok(body)
 }
 
-/// The decision of an authenticated callback. Authentication comes first: the body is decrypted
-/// to a JSON object and its token checked before any field is typed, so every answer that
-/// names a field comes after the token matched, and every failure before it is one 401.
+/// The decision of an authenticated callback, its delivery id (the digest of its body, decrypted
+/// when it came encrypted) and the pair it authenticated under. Authentication comes first: the
+/// body is decrypted to a JSON object and its token checked before any field is typed, so every
+/// answer that names a field comes after the token matched, and every failure before it is one
+/// 401. During a rotation each configured pair is tried, the current one first.
 fn authenticated_decision(
     parsed: Result<CallbackBody, CallbackError>,
     body: &[u8],
     secrets: &CallbackSecrets,
-) -> Result<ApprovalDecision, CallbackFailure> {
-    let callback = match (parsed, &secrets.cipher) {
-        (Ok(CallbackBody::Encrypted(ciphertext)), Some(cipher)) => {
-            let plaintext = cipher
-                .decrypt(&ciphertext)
-                .map_err(|error| CallbackFailure::Undecryptable(error.into()))?;
-            match RawCallback::parse(&plaintext) {
-                Ok(callback) => callback,
-                Err(CallbackError::NotJson | CallbackError::NotAnObject) => {
-                    return Err(CallbackFailure::Undecryptable(
-                        UndecryptableBody::NotAnObject,
-                    ));
-                }
-                Err(error) => {
-                    return Err(authenticated_failure(plaintext.as_bytes(), secrets, error));
-                }
-            }
+) -> Result<(ApprovalDecision, String, PairInUse), CallbackFailure> {
+    let (callback, pair, plaintext) = match parsed {
+        Ok(CallbackBody::Encrypted(ciphertext)) => {
+            let (callback, pair, plaintext) = decrypt_under_any_pair(&ciphertext, secrets)?;
+            (callback, pair, Cow::Owned(plaintext.into_bytes()))
         }
-        (Ok(CallbackBody::Encrypted(_)), None) => {
-            return Err(CallbackFailure::EncryptionNotConfigured);
+        Ok(CallbackBody::Plain(callback)) => {
+            let pair = keyless_pair(secrets, callback.token())?;
+            (callback, pair, Cow::Borrowed(body))
         }
-        (_, Some(_)) => return Err(CallbackFailure::PlaintextRefused),
-        (Ok(CallbackBody::Plain(callback)), None) => callback,
-        (Err(error), None) => return Err(authenticated_failure(body, secrets, error)),
+        Err(error) => {
+            let presented = presented_token(body);
+            keyless_pair(secrets, presented.as_deref())?;
+            return Err(CallbackFailure::InvalidDecision(error));
+        }
     };
-    if !secrets.verify(callback.token()) {
-        return Err(CallbackFailure::BadToken);
-    }
-    callback
+    let decision = callback
         .into_decision()
-        .map_err(CallbackFailure::InvalidDecision)
+        .map_err(CallbackFailure::InvalidDecision)?;
+    Ok((decision, delivery_id(&plaintext), pair))
 }
 
-/// The answer to a callback object whose fields did not type: naming the field (`error`) only
-/// when the object's token matches, else the one unauthenticated answer.
-fn authenticated_failure(
-    object: &[u8],
+/// The pair without a key whose token `presented` is: a plaintext body is taken only under a
+/// pair that has no key (else it is a downgrade).
+fn keyless_pair(
     secrets: &CallbackSecrets,
-    error: CallbackError,
-) -> CallbackFailure {
-    /// The token alone, read past whatever else the object holds.
+    presented: Option<&str>,
+) -> Result<PairInUse, CallbackFailure> {
+    let mut keyless = secrets.keyless().peekable();
+    if keyless.peek().is_none() {
+        return Err(CallbackFailure::PlaintextRefused);
+    }
+    keyless
+        .find(|pair| pair.verify(presented))
+        .map(|pair| pair.in_use)
+        .ok_or(CallbackFailure::BadToken)
+}
+
+/// Decrypts `ciphertext` under the first pair whose key turns it into a JSON object carrying that
+/// pair's token: its fields, the pair, and the plaintext. A failure is the current pair's (the
+/// first tried), every one of them the same 401 but for an authenticated object whose fields do
+/// not type, which is named.
+fn decrypt_under_any_pair(
+    ciphertext: &str,
+    secrets: &CallbackSecrets,
+) -> Result<(RawCallback, PairInUse, String), CallbackFailure> {
+    let mut first_failure = None;
+    for (pair, cipher) in secrets.keyed() {
+        let failure = match cipher.decrypt(ciphertext) {
+            Ok(plaintext) => match RawCallback::parse(&plaintext) {
+                Ok(callback) if pair.verify(callback.token()) => {
+                    return Ok((callback, pair.in_use, plaintext));
+                }
+                Ok(_) => CallbackFailure::BadToken,
+                Err(CallbackError::NotJson | CallbackError::NotAnObject) => {
+                    CallbackFailure::Undecryptable(UndecryptableBody::NotAnObject)
+                }
+                Err(error) if pair.verify(presented_token(plaintext.as_bytes()).as_deref()) => {
+                    return Err(CallbackFailure::InvalidDecision(error));
+                }
+                Err(_) => CallbackFailure::BadToken,
+            },
+            Err(error) => CallbackFailure::Undecryptable(error.into()),
+        };
+        first_failure.get_or_insert(failure);
+    }
+    Err(first_failure.unwrap_or(CallbackFailure::EncryptionNotConfigured))
+}
+
+/// The token a callback object presents, read past whatever else it holds (its other fields
+/// may not type).
+fn presented_token(object: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct PresentedToken {
         token: Option<String>,
     }
-    let presented = serde_json::from_slice::<PresentedToken>(object)
+    serde_json::from_slice::<PresentedToken>(object)
         .ok()
-        .and_then(|object| object.token);
-    if secrets.verify(presented.as_deref()) {
-        CallbackFailure::InvalidDecision(error)
-    } else {
-        CallbackFailure::BadToken
-    }
+        .and_then(|object| object.token)
 }
 
 /// One log line per callback: ids of the decision (never its token, comment or context), the
 /// outcome and the latency. Server-side failures log at error level, refusals at warn.
 fn log_outcome(request: &CallbackRequest<'_>, trail: &Trail, outcome: &Outcome, latency_us: u64) {
-    let request_id = request.delivery_id;
+    let request_id = request.request_id;
+    let delivery_id = trail.delivery_id();
+    let pair = trail.pair.map(PairInUse::as_str);
     let decision = trail.decision();
     let approval_code = decision.map(|decision| decision.approval_code.as_str());
     let instance_id = decision.and_then(|decision| decision.instance_id.as_deref());
@@ -593,6 +689,8 @@ fn log_outcome(request: &CallbackRequest<'_>, trail: &Trail, outcome: &Outcome, 
             tracing::event!(
                 $level,
                 request_id,
+                delivery_id,
+                pair,
                 approval_code,
                 instance_id,
                 task_id,

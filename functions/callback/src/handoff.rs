@@ -51,6 +51,9 @@ pub enum HandoffError {
         /// `X-Amz-Function-Error`, when present.
         function_error: Option<String>,
     },
+    /// The job's proof could not be made (it could not be serialized).
+    #[error("could not make the job's proof")]
+    Prove(#[source] feishu_bridge::handoff::ProofError),
     /// An [`InMemoryHandoff`] told to fail.
     #[error("the in-memory hand-off was told to fail")]
     Simulated,

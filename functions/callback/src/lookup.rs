@@ -9,6 +9,10 @@
 //! the answer the callback would give without it. Only refusals the tap can never overcome are
 //! answered early ([`StaleTap`]); everything else is left to the sync step, which judges again
 //! (the authority: its verdict is what the events report).
+//!
+//! A tap by someone who is not the task's approver gets one answer whatever the task's state
+//! (the lifecycle judges the approver first): it tells a stranger neither that the task was
+//! handled, withdrawn or transferred, nor — with a success — that they repeated its decision.
 
 use std::time::Duration;
 
@@ -62,8 +66,9 @@ pub fn dynamodb_records(
     DynamoDbStore::new(aws_sdk_dynamodb::Client::from_conf(config), table_name)
 }
 
-/// A tap the sync step is certain to refuse and that no retry can change: its task is no longer
-/// pending, or its instance is no longer pending. Answered 409 with a text the approver reads.
+/// A tap the sync step is certain to refuse and that no retry can change: its task or instance
+/// is no longer pending, it was made on a version of the task the company has re-opened since,
+/// or it is not the approver's. Answered 409 with a text the approver reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaleTap {
     refusal: Refusal,
@@ -73,32 +78,40 @@ pub struct StaleTap {
 impl StaleTap {
     /// The stale tap a judgement describes; `None` for a verdict answered normally: accepted,
     /// a duplicate (Feishu's retries and double taps get the usual success), or a refusal the
-    /// sync step reports instead (`not_the_approver`, `task_not_found`: not a state the approver
-    /// can see on the card, but a mismatch an operator looks into).
+    /// sync step reports instead (`task_not_found`, `approval_code_mismatch`: not a state the
+    /// approver can see, but a mismatch an operator looks into).
     pub fn from_judgement(judged: &TapJudgement) -> Option<Self> {
         match &judged.judgement {
             Judgement::Refuse(
-                refusal @ (Refusal::TaskNotPending { .. } | Refusal::InstanceNotPending { .. }),
+                refusal @ (Refusal::TaskNotPending { .. }
+                | Refusal::InstanceNotPending { .. }
+                | Refusal::StaleTaskVersion
+                | Refusal::NotTheApprover),
             ) => Some(Self {
                 refusal: refusal.clone(),
                 instance_status: judged.instance_status.clone(),
             }),
-            Judgement::Refuse(Refusal::NotTheApprover | Refusal::TaskNotFound)
+            Judgement::Refuse(Refusal::TaskNotFound | Refusal::ApprovalCodeMismatch)
             | Judgement::Accept
             | Judgement::Duplicate => None,
         }
     }
 
-    /// The refusal's reason code (`task_not_pending`, `instance_not_pending`).
+    /// The refusal's reason code (`task_not_pending`, `instance_not_pending`,
+    /// `stale_task_version`, `not_the_approver`).
     pub fn reason(&self) -> &'static str {
         self.refusal.code()
     }
 
-    /// What Feishu shows the approver, in Chinese and English: the instance's withdrawal or
-    /// deletion first (it explains a task the company closed with it), then the task's state,
+    /// What Feishu shows the approver, in Chinese and English. Someone other than the approver
+    /// gets one text whatever the state; for the approver, the instance's withdrawal or deletion
+    /// first (it explains a task the company closed with it), then the task's state or version,
     /// then the instance's end.
     pub fn message(&self) -> &'static str {
         match (&self.instance_status, &self.refusal) {
+            (_, Refusal::NotTheApprover) => {
+                "你不是该审批任务的审批人 / You are not the approver of this task"
+            }
             (InstanceStatus::Canceled, _) => "该审批已撤回 / This request was withdrawn",
             (InstanceStatus::Deleted | InstanceStatus::Hidden, _) => {
                 "该审批已删除 / This request was deleted"
@@ -111,6 +124,9 @@ impl StaleTap {
             ) => "该审批已转交他人处理 / This task was transferred to someone else",
             (_, Refusal::TaskNotPending { .. }) => {
                 "该审批已处理，无需重复操作 / This task has already been handled"
+            }
+            (_, Refusal::StaleTaskVersion) => {
+                "该审批已更新，请刷新后重新处理 / This task has changed; refresh it and act again"
             }
             _ => "该审批已结束，无需操作 / This request has already been completed",
         }
@@ -200,7 +216,7 @@ async fn judge<R: InstanceReader>(
         return Ok(None);
     };
     let loaded = records.load(instance_id).await?;
-    Ok(loaded.judge_tap(task_id, &decision.action, &decision.user_id))
+    Ok(loaded.judge_tap(task_id, decision))
 }
 
 /// The reader of a callback service without a look-up (`TABLE_NAME` unset): it cannot be

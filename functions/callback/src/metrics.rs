@@ -6,6 +6,11 @@
 //!   ordinary `4xx`, handed off like an accepted one, never a failure;
 //! - `Callbacks` by `Lookup` too, when the look-up ran: `refused` (answered 409), `allowed`,
 //!   `unknown` (an instance the bridge never saw), `failed` (answered as without it);
+//! - `Callbacks` by `CallbackPair` too, once a callback authenticated: `current`, or `previous`
+//!   for one made under the token and key before a rotation still in progress (drop the previous
+//!   pair once these stop);
+//! - an encrypted callback with no callback key configured is `401` with its own `Outcome`,
+//!   `encryption_not_configured`: the secret lacks `callback_key` (an alarm of its own);
 //! - `CallbackLatency` (Milliseconds), over all callbacks and by `StatusClass`.
 //!
 //! The request id, trace id, the decision's ids and the look-up's verdict (`lookup_verdict`:
@@ -17,6 +22,7 @@ use std::time::Duration;
 use aws_lambda_events::http::StatusCode;
 use feishu_bridge::callback::ApprovalDecision;
 use feishu_bridge::metrics::{EmfDocument, EmfEmitter, Metric};
+use feishu_bridge::secrets::PairInUse;
 
 use crate::handler::{CallbackRequest, Outcome};
 use crate::lookup::LookupOutcome;
@@ -29,48 +35,81 @@ pub fn install(emitter: EmfEmitter) {
     let _already_installed = EMITTER.set(emitter);
 }
 
+/// What a callback found on its way, beside its outcome.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Found<'a> {
+    /// What its look-up found (none: it did not run).
+    pub lookup: Option<&'a LookupOutcome>,
+    /// The pair it authenticated under (none: it did not).
+    pub pair: Option<PairInUse>,
+}
+
 /// Writes the document of one callback, if an emitter is installed.
 pub fn record_callback(
     request: &CallbackRequest<'_>,
     decision: Option<&ApprovalDecision>,
     outcome: &Outcome,
-    lookup: Option<&LookupOutcome>,
+    found: Found<'_>,
     latency: Duration,
 ) {
     if let Some(emitter) = EMITTER.get() {
         emitter.emit(&[callback_document(
-            request, decision, outcome, lookup, latency,
+            request, decision, outcome, found, latency,
         )]);
     }
 }
 
-/// The document of one callback that ended with `outcome` after `latency`, with what its
-/// look-up found (none: it did not run).
+/// The dimension sets `Callbacks` is counted by, with the look-up's and the pair's when known.
+fn counted_by(lookup: bool, pair: bool) -> &'static [&'static [&'static str]] {
+    match (lookup, pair) {
+        (false, false) => &[&["Outcome", "Status"], &["Status"], &["StatusClass"]],
+        (true, false) => &[
+            &["Outcome", "Status"],
+            &["Status"],
+            &["StatusClass"],
+            &["Lookup"],
+        ],
+        (false, true) => &[
+            &["Outcome", "Status"],
+            &["Status"],
+            &["StatusClass"],
+            &["CallbackPair"],
+        ],
+        (true, true) => &[
+            &["Outcome", "Status"],
+            &["Status"],
+            &["StatusClass"],
+            &["Lookup"],
+            &["CallbackPair"],
+        ],
+    }
+}
+
+/// The document of one callback that ended with `outcome` after `latency`, with what it found
+/// on its way.
 pub fn callback_document(
     request: &CallbackRequest<'_>,
     decision: Option<&ApprovalDecision>,
     outcome: &Outcome,
-    lookup: Option<&LookupOutcome>,
+    found: Found<'_>,
     latency: Duration,
 ) -> EmfDocument {
+    let Found { lookup, pair } = found;
     let status = outcome.status();
     let mut document = EmfDocument::new()
         .dimension("Outcome", outcome.label())
         .dimension("Status", status.as_str())
         .dimension("StatusClass", status_class(status));
-    let counted_by: &'static [&'static [&'static str]] = match lookup {
-        Some(lookup) => {
-            document = document.dimension("Lookup", lookup.label());
-            &[
-                &["Outcome", "Status"],
-                &["Status"],
-                &["StatusClass"],
-                &["Lookup"],
-            ]
-        }
-        None => &[&["Outcome", "Status"], &["Status"], &["StatusClass"]],
-    };
-    document = document.metrics(counted_by, [Metric::count("Callbacks", 1)]);
+    if let Some(lookup) = lookup {
+        document = document.dimension("Lookup", lookup.label());
+    }
+    if let Some(pair) = pair {
+        document = document.dimension("CallbackPair", pair.as_str());
+    }
+    document = document.metrics(
+        counted_by(lookup.is_some(), pair.is_some()),
+        [Metric::count("Callbacks", 1)],
+    );
     let verdict = match lookup {
         Some(LookupOutcome::Allowed { verdict }) => Some(*verdict),
         Some(LookupOutcome::Refused(stale)) => Some(stale.reason()),
@@ -82,7 +121,7 @@ pub fn callback_document(
             &[&[], &["StatusClass"]],
             [Metric::millis("CallbackLatency", [latency])],
         )
-        .optional_property("request_id", request.delivery_id)
+        .optional_property("request_id", request.request_id)
         .optional_property("trace_id", request.trace_id)
         .optional_property(
             "approval_code",
@@ -137,7 +176,7 @@ mod tests {
             method: &Method::POST,
             body,
             body_is_base64: false,
-            delivery_id: Some("req-1"),
+            request_id: Some("req-1"),
             trace_id: Some("Root=1-5759e988-bd862e3fe1be46a994272793"),
         }
     }
@@ -171,7 +210,10 @@ mod tests {
             &request,
             Some(&decision),
             &Outcome::Accepted,
-            None,
+            Found {
+                lookup: None,
+                pair: Some(PairInUse::Previous),
+            },
             Duration::from_micros(2_500),
         ));
         assert_eq!(json["Outcome"], "accepted");
@@ -186,6 +228,10 @@ mod tests {
         assert_eq!(json["message_id"], "7690275278685244603");
         assert_eq!(json["action"], "APPROVE");
         assert!(json.get("Lookup").is_none(), "no look-up, no dimension");
+        assert_eq!(
+            json["CallbackPair"], "previous",
+            "a callback under the pair before a rotation is counted so"
+        );
         let dimensions = json["_aws"]["CloudWatchMetrics"].to_string();
         for id in [
             "request_id",
@@ -210,11 +256,12 @@ mod tests {
                 "504",
                 "5xx",
             ),
+            // Misconfiguration, not an outage: its own outcome, not the 5xx alarm's.
             (
                 CallbackFailure::EncryptionNotConfigured,
                 "encryption_not_configured",
-                "500",
-                "5xx",
+                "401",
+                "4xx",
             ),
         ];
         for (failure, outcome, status, class) in cases {
@@ -222,13 +269,14 @@ mod tests {
                 &request,
                 None,
                 &Outcome::Failed(failure),
-                None,
+                Found::default(),
                 Duration::ZERO,
             ));
             assert_eq!(json["Outcome"], outcome);
             assert_eq!(json["Status"], status);
             assert_eq!(json["StatusClass"], class);
             assert!(json.get("instance_id").is_none(), "no decision, no ids");
+            assert!(json.get("CallbackPair").is_none(), "not authenticated");
         }
     }
 
@@ -255,7 +303,10 @@ mod tests {
             &request,
             Some(&decision(&body)),
             &Outcome::StaleTap(stale),
-            Some(&lookup),
+            Found {
+                lookup: Some(&lookup),
+                pair: Some(PairInUse::Current),
+            },
             Duration::from_millis(12),
         ));
         assert_eq!(json["Outcome"], "stale_tap");
@@ -282,7 +333,10 @@ mod tests {
             &request,
             Some(&decision(&body)),
             &Outcome::Accepted,
-            Some(&failed),
+            Found {
+                lookup: Some(&failed),
+                pair: Some(PairInUse::Current),
+            },
             Duration::from_millis(501),
         ));
         assert_eq!(

@@ -48,6 +48,7 @@ async fn logs_name_the_decision_and_never_a_secret() {
     let credentials = CallbackCredentialSource::fixed(CallbackCredentials {
         callback_token: Secret::new(token),
         callback_key: Some(Secret::new(key)),
+        previous_callback: None,
     });
     let service = CallbackService::new(credentials, InMemoryHandoff::new(), Duration::from_secs(3));
     let plaintext = format!(

@@ -70,12 +70,14 @@ fn instance_job(approvers: usize) -> Value {
     }})
 }
 
+/// The decision job of approver `n`, signed as the callback function hands it off.
 fn approval(n: usize) -> Value {
-    json!({
+    let job = json!({
         "type": "decision", "approval_code": "CODE", "instance_id": "countersign",
         "task_id": format!("t{n}"), "action": "APPROVE", "user_id": format!("u{n}"),
         "received_at": START.to_string(), "delivery_id": format!("tap-{n}")
-    })
+    });
+    testkit::sign_job(job, "token", None)
 }
 
 /// The most instants of `times` within any one-second window.
@@ -111,6 +113,7 @@ async fn run(approvers: usize) -> String {
         app_secret: Secret::new("secret"),
         callback_token: Secret::new("token"),
         callback_key: None,
+        previous_callback: None,
     }));
     let feishu = FeishuClient::new(
         ClientConfig::for_base_url(server.uri()),

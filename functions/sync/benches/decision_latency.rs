@@ -70,8 +70,9 @@ fn instance_job(instance_id: &str) -> Value {
     }})
 }
 
+/// A card decision on `instance_id`, signed as the callback function hands it off.
 fn decision_job(instance_id: &str, delivery: usize) -> Value {
-    json!({
+    let job = json!({
         "type": "decision",
         "approval_code": "CODE",
         "instance_id": instance_id,
@@ -81,7 +82,8 @@ fn decision_job(instance_id: &str, delivery: usize) -> Value {
         "user_id": "approver",
         "received_at": START.to_string(),
         "delivery_id": format!("bench-{delivery}")
-    })
+    });
+    testkit::sign_job(job, "token", None)
 }
 
 /// Median and 90th percentile, in milliseconds.
@@ -105,6 +107,7 @@ fn service<S: InstanceStore>(
         app_secret: Secret::new("secret"),
         callback_token: Secret::new("token"),
         callback_key: None,
+        previous_callback: None,
     }));
     let feishu = FeishuClient::new(
         ClientConfig::for_base_url(server.uri()),

@@ -160,6 +160,7 @@ fn service(base_url: &str, store: Counted, pacing: Pacing) -> Service {
         app_secret: Secret::new(defaults.app_secret.clone()),
         callback_token: Secret::new("callback-token"),
         callback_key: None,
+        previous_callback: None,
     }));
     let mut config = ClientConfig::for_base_url(base_url);
     config.pacing = pacing;
@@ -207,13 +208,15 @@ fn instance_job(code: &str, n: usize) -> Value {
     }})
 }
 
+/// The manager's approval of instance `n`, signed as the callback function hands it off.
 fn approval(n: usize) -> Value {
     let id = format!("PR-{n:05}");
-    json!({
+    let job = json!({
         "type": "decision", "approval_code": "CODE", "instance_id": id,
         "task_id": format!("{id}-manager"), "action": "APPROVE", "user_id": format!("u-manager-{n}"),
         "reason": "预算内，同意", "received_at": START.to_string(), "delivery_id": format!("tap-{n}")
-    })
+    });
+    testkit::sign_job(job, "callback-token", None)
 }
 
 /// The bytes DynamoDB would count for one record item (keys included).

@@ -9,7 +9,6 @@
 
 use std::fmt::Write as _;
 
-use feishu_bridge::card_context::CardContext;
 use feishu_bridge::models::i18n::{I18N_KEY_PREFIX, I18nResource, Locale, MessageI18nResource};
 use feishu_bridge::models::instance::{
     ActionConfig, ExternalInstance, ExternalTask, Links, TaskStatus,
@@ -20,6 +19,7 @@ use feishu_bridge::models::message::{
 };
 use feishu_bridge::models::time::UnixMillis;
 use feishu_bridge::models::{ActionType, CallbackEndpoint};
+use feishu_bridge::tap_context::TapContext;
 use sha2::{Digest, Sha256};
 
 /// Most summary lines a card shows.
@@ -56,7 +56,8 @@ pub fn wants_card(task: &ExternalTask) -> bool {
 /// The template-1008 card telling `task`'s approver that `instance` awaits them (version
 /// `task_version` of the task), with Approve and Reject buttons posting to `callback`. The
 /// buttons set no `next_status`: the sync function updates the card itself once the decision is
-/// judged. The card's `action_context` is a [`CardContext`] naming the instance and task.
+/// judged. The card's `action_context` is a [`TapContext`] naming the instance, the task and its
+/// version.
 pub fn todo_card(
     instance: &ExternalInstance,
     task: &ExternalTask,
@@ -113,10 +114,11 @@ pub fn todo_card(
         action_callback: Some(ActionCallback {
             endpoint: callback.clone(),
             action_context: Some(
-                CardContext {
+                TapContext {
                     instance_id: instance.instance_id.clone(),
                     task_id: task.task_id.clone(),
                     task_context: task.action_context.clone(),
+                    task_version: Some(task_version),
                 }
                 .encode(),
             ),
@@ -397,7 +399,7 @@ mod tests {
             assert_eq!(url, "https://example.com/pc/t1");
         }
         let callback = card.action_callback.as_ref().unwrap();
-        let context = CardContext::decode(callback.action_context.as_deref().unwrap()).unwrap();
+        let context = TapContext::decode(callback.action_context.as_deref().unwrap()).unwrap();
         assert_eq!(
             (context.instance_id.as_str(), context.task_id.as_str()),
             ("inst-1", "t1")

@@ -1,7 +1,10 @@
 //! Decision jobs: an approver approved, rejected or took a custom action on a task.
 //!
+//! 0. **Verify** the job's proof that the callback function made it
+//!    ([`feishu_bridge::handoff`]): without one that verifies, the job fails with
+//!    `UnprovenDecision` before anything is read or written.
 //! 1. **Resolve** the task: `instance_id` + `task_id` from the decision, else the bridge card's
-//!    context ([`CardContext`]), else the card index (`message_id`). A decision whose instance
+//!    context ([`TapContext`]), else the card index (`message_id`). A decision whose instance
 //!    cannot be resolved is kept under `message:<message_id>` (or `task:<task_id>`).
 //! 2. **Judge** it at its position in the instance's order ([`plan_decision`]): accepted,
 //!    duplicate, refused, or forwarded (an instance the bridge never saw). The delivery record
@@ -18,7 +21,6 @@
 //!    taken over); past the deadline the job fails with `CardsInFlight` and its retry looks again.
 
 use feishu_bridge::callback::ApprovalDecision;
-use feishu_bridge::card_context::CardContext;
 use feishu_bridge::job::DecisionJob;
 use feishu_bridge::lifecycle;
 use feishu_bridge::store::records::decision_id;
@@ -26,6 +28,7 @@ use feishu_bridge::store::{
     self, Delivery, DeliveryProgress, InstanceRecords, InstanceStore, Lease, ResolveError,
     StoreError, Verdict,
 };
+use feishu_bridge::tap_context::TapContext;
 use tokio::time::Instant;
 
 use crate::config::FeishuCalls;
@@ -62,7 +65,7 @@ pub async fn resolve_target<S: InstanceStore>(
         })
 }
 
-/// Runs a decision job.
+/// Runs a decision job, once its proof that the callback function made it verified.
 pub(crate) async fn handle_decision<S, P>(
     service: &SyncService<S, P>,
     job: DecisionJob,
@@ -72,6 +75,7 @@ where
     S: InstanceStore,
     P: EventPublisher,
 {
+    service.verify_handoff(&job).await?;
     let target = resolve_target(&service.store, &job.decision).await?;
     let delivery_id = delivery_id(&job, &target);
     let lease = service.lease(deadlines.stop);
@@ -431,7 +435,7 @@ fn event(records: &InstanceRecords, target: &Target, delivery: &Delivery) -> Opt
 }
 
 /// The decision as the approver made it, with the task it resolved to and the task's own
-/// `action_context` in place of the bridge card's.
+/// `action_context` in place of the bridge's (card or task) context.
 fn as_approver_made_it(target: &Target, decision: &ApprovalDecision) -> ApprovalDecision {
     let mut decision = decision.clone();
     if non_empty(&decision.instance_id).is_none() {
@@ -443,7 +447,7 @@ fn as_approver_made_it(target: &Target, decision: &ApprovalDecision) -> Approval
     if let Some(context) = decision
         .action_context
         .as_deref()
-        .and_then(CardContext::decode)
+        .and_then(TapContext::decode)
     {
         decision.action_context = context.task_context;
     }
@@ -564,10 +568,11 @@ mod tests {
     async fn card_decisions_resolve_through_the_card_context_or_the_card_index() {
         let store = InMemoryStore::new();
         let message_id = MessageId::from(7690275278685244603u64);
-        let context = CardContext {
+        let context = TapContext {
             instance_id: "i-2".to_owned(),
             task_id: "t-2".to_owned(),
             task_context: None,
+            task_version: None,
         };
         let from_context = decision(serde_json::json!({
             "approval_code": "C", "message_id": "1", "action": "APPROVE", "user_id": "u",
@@ -619,10 +624,11 @@ mod tests {
             task_id: Some("t-1".to_owned()),
             message_id: None,
         };
-        let context = CardContext {
+        let context = TapContext {
             instance_id: "i-1".to_owned(),
             task_id: "t-1".to_owned(),
             task_context: Some("order-42".to_owned()),
+            task_version: Some(feishu_bridge::models::time::UnixMillis::from_millis(7)),
         };
         let made = as_approver_made_it(
             &target,

@@ -122,7 +122,7 @@ where
     let mut pushed = PushOutcome::Nothing;
     loop {
         let seq = records.seq();
-        if let Some(instance) = records.derive(policy) {
+        if let Some(instance) = records.for_feishu(policy) {
             match push(service, &instance, deadline).await {
                 Ok(call) => calls.push(call),
                 Err(error) => {

@@ -5,6 +5,7 @@
 //! Feishu's `code`, `msg` and `log_id`, never tokens, request bodies or job contents.
 
 use feishu_bridge::client::FeishuError;
+use feishu_bridge::handoff::ProofError;
 use feishu_bridge::models::time::UnixMillis;
 use feishu_bridge::secrets::SecretError;
 use lambda_runtime::Diagnostic;
@@ -19,6 +20,11 @@ pub enum SyncError {
     /// The job is not a valid [`SyncJob`](feishu_bridge::job::SyncJob); retrying cannot help.
     #[error("invalid job: {0}")]
     InvalidJob(String),
+    /// A decision job without a valid proof that the callback function made it (see
+    /// `feishu_bridge::handoff`): refused before anything is read or written; retrying cannot
+    /// help. The message says why, never what the job holds.
+    #[error("decision job refused: {0}")]
+    UnprovenDecision(ProofError),
     /// A Feishu call failed.
     #[error("Feishu {api} for {target} failed: {}", FeishuReason(.source))]
     Feishu {
@@ -68,8 +74,9 @@ pub enum SyncError {
     /// An event could not be published (the decision itself is recorded).
     #[error(transparent)]
     Publish(#[from] PublishError),
-    /// The app credentials (callback token and key for bot cards) could not be loaded.
-    #[error("could not load the app credentials for bot cards")]
+    /// The credentials (the app's, or the callback token and key for bot cards and hand-off
+    /// proofs) could not be loaded.
+    #[error("could not load the credentials")]
     Credentials(#[source] SecretError),
     /// A setting the job needs is not configured.
     #[error("{0} is not configured; it is needed to {1}")]
@@ -94,6 +101,7 @@ impl SyncError {
     pub fn error_type(&self) -> &'static str {
         match self {
             Self::InvalidJob(_) => "InvalidJob",
+            Self::UnprovenDecision(_) => "UnprovenDecision",
             Self::Feishu { source, .. } if source.is_retryable() => "FeishuTransient",
             Self::Feishu { .. } => "FeishuRejected",
             Self::Store(StoreError::Conflict { .. }) | Self::TooManyConflicts { .. } => {
@@ -119,6 +127,7 @@ impl SyncError {
             Self::Feishu { source, .. } => source.is_retryable(),
             Self::Store(StoreError::Corrupt { .. } | StoreError::TooLarge { .. })
             | Self::InvalidJob(_)
+            | Self::UnprovenDecision(_)
             | Self::NotConfigured(..) => false,
             Self::Store(_)
             | Self::TooManyConflicts { .. }

@@ -136,10 +136,8 @@ pub fn plan_decision(
         expires_at: None,
     };
     let task_id = target.task_id.as_deref().unwrap_or_default();
-    let (Some(head), Some(judged)) = (
-        &records.head,
-        records.judge_tap(task_id, action, &job.decision.user_id),
-    ) else {
+    let (Some(head), Some(judged)) = (&records.head, records.judge_tap(task_id, &job.decision))
+    else {
         // An instance the bridge never saw: the company's system judges the decision.
         let label = target.task_label();
         let repeated = records.deliveries.iter().any(|earlier| {

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use feishu_bridge::client::FeishuClient;
 use feishu_bridge::clock::Clock;
+use feishu_bridge::handoff::HandoffKeys;
+use feishu_bridge::job::DecisionJob;
 use feishu_bridge::secrets::CredentialSource;
 use feishu_bridge::store::{Commit, InstanceRecords, InstanceStore, Lease, StoreError};
 use tokio::time::Instant;
@@ -85,6 +87,31 @@ impl<S: InstanceStore, P: EventPublisher> SyncService<S, P> {
     /// The settings.
     pub fn settings(&self) -> &SyncSettings {
         &self.settings
+    }
+
+    /// Checks that the callback function made decision `job` (its hand-off proof, under the
+    /// current or previous callback pair's key), before anything of it is read or written.
+    pub(crate) async fn verify_handoff(&self, job: &DecisionJob) -> Result<(), SyncError> {
+        let callback = self
+            .credentials
+            .callback()
+            .get()
+            .await
+            .map_err(SyncError::Credentials)?;
+        match HandoffKeys::new(&callback).verify(job) {
+            Ok(pair) => {
+                tracing::debug!(pair = pair.as_str(), "the decision job's proof verified");
+                Ok(())
+            }
+            Err(error) => {
+                feishu_bridge::metrics::unproven_decision();
+                tracing::warn!(
+                    reason = %error,
+                    "refused a decision job the callback function did not make"
+                );
+                Err(SyncError::UnprovenDecision(error))
+            }
+        }
     }
 
     /// A lease for an execution ending at `deadline`: it never outlives the execution.

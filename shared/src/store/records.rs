@@ -9,9 +9,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::callback::ApprovalDecision;
 use crate::ids::MessageId;
 use crate::job::DecisionJob;
-use crate::lifecycle::{self, InstanceStatusPolicy, Judgement, Tap, TaskView};
+use crate::lifecycle::{
+    self, Approver, InstanceStatusPolicy, InstanceView, Judgement, Tap, TaskView,
+};
 use crate::models::ActionType;
 use crate::models::instance::{ExternalInstance, InstanceStatus, TaskStatus, UpdateMode};
 use crate::models::message::CardStatus;
@@ -174,12 +177,13 @@ pub enum Verdict {
     },
 }
 
-/// One delivery of a decision job (a callback, identified by its request id): the claim on its
-/// processing (its lease) and its result. A retry of the delivery finds it and only finishes
+/// One delivery of a decision job (a callback, identified by the digest of its body; by its
+/// request id in records written by earlier versions): the claim on its processing (its lease)
+/// and its result. A retry of the delivery finds it and only finishes
 /// what is left undone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
-    /// The callback's request id (or a key derived from the decision for older jobs).
+    /// The job's delivery id (or a key derived from the decision for older jobs).
     pub delivery_id: String,
     /// The job as received: what the events tell the company's system.
     pub job: DecisionJob,
@@ -376,6 +380,17 @@ impl InstanceRecords {
         Some(instance)
     }
 
+    /// The instance as the bridge pushes it to Feishu: [`Self::derive`] with every task's
+    /// `action_context` a [`TapContext`](crate::tap_context::TapContext) naming the task's
+    /// current version and carrying the company's context inside, so a tap in the Approval
+    /// Center says which version of the task it was made on.
+    pub fn for_feishu(&self, policy: InstanceStatusPolicy) -> Option<ExternalInstance> {
+        let mut instance = self.derive(policy)?;
+        let base = self.base.as_ref()?;
+        crate::tap_context::wrap_task_contexts(&mut instance, |task_id| base.task_version(task_id));
+        Some(instance)
+    }
+
     /// The derived instance status at the head: the head's (which also survives as the
     /// tombstone), or `None` for an instance the bridge never accepted.
     pub fn status(&self) -> Option<&InstanceStatus> {
@@ -393,8 +408,15 @@ impl InstanceRecords {
         let task = derived?.task(task_id)?;
         Some(TaskView {
             status: &task.status,
-            approver: task.user_id.as_deref(),
+            approver: Approver {
+                user_id: task.user_id.as_deref(),
+                open_id: task.open_id.as_deref(),
+            },
             accepted: self.accepted(task_id).map(|decision| &decision.action),
+            version: self
+                .base
+                .as_ref()
+                .map_or(UnixMillis::ZERO, |base| base.task_version(task_id)),
         })
     }
 }
@@ -414,20 +436,17 @@ pub struct TapJudgement {
 }
 
 impl InstanceRecords {
-    /// Judges `action` by `user_id` on task `task_id` against the records at their head, with
-    /// [`lifecycle::judge`]: the sync step's verdict on a decision job, and the callback
-    /// function's early answer. `None` for an instance the bridge never accepted (no head):
-    /// the company's system judges such decisions.
+    /// Judges `decision` on task `task_id` (the task it resolved to) against the records at
+    /// their head, with [`lifecycle::judge`]: the sync step's verdict on a decision job, and the
+    /// callback function's early answer. The task version the tap was made on comes from its
+    /// `action_context` ([`TapContext`](crate::tap_context::TapContext)). `None` for an instance
+    /// the bridge never accepted (no head): the company's system judges such decisions.
     ///
     /// The verdict does not depend on the [`InstanceStatusPolicy`]: the instance's status is the
     /// head's, and the policy changes only the instance status of [`Self::derive`], never its
     /// tasks.
-    pub fn judge_tap(
-        &self,
-        task_id: &str,
-        action: &ActionType,
-        user_id: &str,
-    ) -> Option<TapJudgement> {
+    pub fn judge_tap(&self, task_id: &str, decision: &ApprovalDecision) -> Option<TapJudgement> {
+        let action = &decision.action;
         let instance_status = self.head.as_ref()?.status.clone();
         let derived = self.derive(InstanceStatusPolicy::External);
         let task_version = self
@@ -443,10 +462,22 @@ impl InstanceRecords {
             });
         let tap = Tap {
             action,
-            user_id,
+            user_id: &decision.user_id,
+            approval_code: &decision.approval_code,
+            task_version: crate::tap_context::TapContext::tapped_version(
+                decision.action_context.as_deref(),
+                &self.instance_id,
+                task_id,
+            ),
             custom_already_accepted,
         };
-        let judgement = lifecycle::judge(&instance_status, task.as_ref(), tap);
+        let instance = InstanceView {
+            status: &instance_status,
+            approval_code: derived
+                .as_ref()
+                .map(|instance| instance.approval_code.as_str()),
+        };
+        let judgement = lifecycle::judge(&instance, task.as_ref(), tap);
         Some(TapJudgement {
             judgement,
             task_version,
@@ -569,7 +600,8 @@ mod tests {
         assert!(records.accepted("t2").is_none());
         let view = records.task_view(Some(&derived), "t2").unwrap();
         assert_eq!(view.accepted, None);
-        assert_eq!(view.approver, Some("u-t2"));
+        assert_eq!(view.approver.user_id, Some("u-t2"));
+        assert_eq!(view.version, UnixMillis::from_millis(7));
     }
 
     #[test]
@@ -581,6 +613,111 @@ mod tests {
         assert_eq!(records.derive(InstanceStatusPolicy::Derive), None);
         assert_eq!(records.status(), Some(&InstanceStatus::Pending));
         assert_eq!(InstanceRecords::empty("i-1").status(), None);
+    }
+
+    fn tap(task_id: &str, user_id: &str, action_context: Option<String>) -> ApprovalDecision {
+        ApprovalDecision {
+            approval_code: "C".to_owned(),
+            instance_id: Some("i-1".to_owned()),
+            task_id: Some(task_id.to_owned()),
+            message_id: None,
+            action: ActionType::Approve,
+            user_id: user_id.to_owned(),
+            reason: None,
+            action_context,
+            attachments: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn pushed_tasks_name_their_version_and_a_tap_on_an_earlier_one_is_stale() {
+        let mut base = base(&[("t1", TaskStatus::Pending), ("t2", TaskStatus::Pending)]);
+        base.task_versions
+            .insert("t2".to_owned(), UnixMillis::from_millis(7));
+        let records = InstanceRecords {
+            instance_id: "i-1".to_owned(),
+            head: Some(head(2, START + 2)),
+            base: Some(base),
+            ..InstanceRecords::empty("i-1")
+        };
+        let pushed = records.for_feishu(InstanceStatusPolicy::Derive).unwrap();
+        let context = |task_id| {
+            pushed
+                .task(task_id)
+                .and_then(|task| task.action_context.clone())
+        };
+        let t2 = crate::tap_context::TapContext::decode(&context("t2").unwrap()).unwrap();
+        assert_eq!(t2.task_version, Some(UnixMillis::from_millis(7)));
+        assert_eq!(
+            records
+                .derive(InstanceStatusPolicy::Derive)
+                .unwrap()
+                .task("t2")
+                .unwrap()
+                .action_context,
+            None,
+            "what is judged and carded keeps the company's own context"
+        );
+
+        let judged = |decision: &ApprovalDecision| {
+            records
+                .judge_tap(decision.task_id.as_deref().unwrap(), decision)
+                .unwrap()
+                .judgement
+        };
+        // As Feishu shows the tasks now: accepted.
+        assert_eq!(judged(&tap("t2", "u-t2", context("t2"))), Judgement::Accept);
+        assert_eq!(judged(&tap("t1", "u-t1", context("t1"))), Judgement::Accept);
+        // Made on t2 before it was re-opened (version 0): stale.
+        let before = crate::tap_context::TapContext {
+            task_version: Some(UnixMillis::ZERO),
+            ..t2
+        };
+        assert_eq!(
+            judged(&tap("t2", "u-t2", Some(before.encode()))),
+            Judgement::Refuse(lifecycle::Refusal::StaleTaskVersion)
+        );
+        // Contexts that do not say (older ones, foreign ones) are judged as before.
+        assert_eq!(
+            judged(&tap("t2", "u-t2", Some("12345".to_owned()))),
+            Judgement::Accept
+        );
+        // Someone else, on any version: not the approver.
+        assert_eq!(
+            judged(&tap("t2", "u-t1", Some(before.encode()))),
+            Judgement::Refuse(lifecycle::Refusal::NotTheApprover)
+        );
+        // Another definition's code.
+        let mut other_code = tap("t1", "u-t1", None);
+        other_code.approval_code = "X".to_owned();
+        assert_eq!(
+            judged(&other_code),
+            Judgement::Refuse(lifecycle::Refusal::ApprovalCodeMismatch)
+        );
+    }
+
+    #[test]
+    fn deliveries_written_by_earlier_versions_still_load() {
+        // A delivery as the bridge wrote it before proofs and body-digest delivery ids.
+        let stored = serde_json::json!({
+            "delivery_id": "8f5c3a52-7a4e-4d8b-9a53-0c6f1d2e3b4a",
+            "job": {
+                "approval_code": "C", "instance_id": "i-1", "task_id": "t1", "action": "APPROVE",
+                "user_id": "u-t1", "received_at": "1700000000000",
+                "delivery_id": "8f5c3a52-7a4e-4d8b-9a53-0c6f1d2e3b4a"
+            },
+            "task_id": "t1",
+            "verdict": "refused", "reason": "task_not_pending", "task_status": "APPROVED",
+            "instance_status": "PENDING",
+            "judged_at": "1700000000001", "card_done": true, "published": true
+        });
+        let delivery: Delivery = serde_json::from_value(stored).unwrap();
+        assert_eq!(delivery.job.proof, None);
+        assert_eq!(
+            delivery.job.delivery_id.as_deref(),
+            Some("8f5c3a52-7a4e-4d8b-9a53-0c6f1d2e3b4a")
+        );
+        assert!(delivery.is_finished());
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! and the callback function to its early look-up, so both judge the same task.
 
 use crate::callback::ApprovalDecision;
-use crate::card_context::CardContext;
 use crate::ids::MessageId;
+use crate::tap_context::TapContext;
 
 use super::InstanceReader;
 use super::StoreError;
@@ -55,7 +55,7 @@ fn non_empty(value: &Option<String>) -> Option<&str> {
     value.as_deref().filter(|value| !value.is_empty())
 }
 
-/// Finds the task a decision is about: its own ids, else the bridge card's context, else the
+/// Finds the task a decision is about: its own ids, else the bridge's context (card or task), else the
 /// card it was made on (the card index, one read of `records`). A decision whose instance
 /// cannot be resolved is kept under `message:<message_id>` (or `task:<task_id>`).
 pub async fn resolve_target<R: InstanceReader>(
@@ -65,7 +65,7 @@ pub async fn resolve_target<R: InstanceReader>(
     let context = decision
         .action_context
         .as_deref()
-        .and_then(CardContext::decode);
+        .and_then(TapContext::decode);
     let instance_id = non_empty(&decision.instance_id)
         .map(str::to_owned)
         .or_else(|| context.as_ref().map(|context| context.instance_id.clone()));

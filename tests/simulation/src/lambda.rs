@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use approval_sync::{SyncService, SyncSettings, SyncSummary, handle_job, parse_job};
 use feishu_bridge::callback::{ApprovalDecision, RawCallback};
-use feishu_bridge::card_context::CardContext;
 use feishu_bridge::client::{ClientConfig, FeishuClient};
 use feishu_bridge::clock::{Clock, TokioClock};
 use feishu_bridge::job::{DecisionJob, SyncJob};
 use feishu_bridge::models::time::UnixMillis;
 use feishu_bridge::secrets::{CredentialSource, Credentials, Secret};
+use feishu_bridge::tap_context::TapContext;
 use feishu_sim::{SimHandle, Tap, TapOutcome};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
@@ -35,6 +35,9 @@ const FUNCTION_TIMEOUT: Duration = Duration::from_secs(60);
 const ATTEMPTS: u32 = 3;
 /// The callback URL the bridge puts into bot cards.
 const CALLBACK_URL: &str = "https://bridge.example.com/feishu/approval/callback";
+/// The callback token the bridge's pair is made of (no key): cards carry it, and the decision
+/// jobs are proven under it as the callback function proves them.
+const CALLBACK_TOKEN: &str = "callback-token";
 
 /// The container a delivery runs in: one sync service, reused while it lives.
 pub struct Container {
@@ -62,6 +65,9 @@ pub enum JobKind {
         delivery_id: String,
         /// The card tapped, when the tap was on a card.
         card: Option<String>,
+        /// The task version the tap was made on, as its `action_context` says (the bridge's
+        /// context on the card or the task Feishu showed); `None` when it says none.
+        version: Option<u64>,
     },
     /// A card status change.
     Message {
@@ -213,8 +219,9 @@ impl Bridge {
         let credentials = Arc::new(CredentialSource::fixed(Credentials {
             app_id: feishu_sim::DEFAULT_APP_ID.to_owned(),
             app_secret: Secret::new(feishu_sim::DEFAULT_APP_SECRET),
-            callback_token: Secret::new("callback-token"),
+            callback_token: Secret::new(CALLBACK_TOKEN),
             callback_key: None,
+            previous_callback: None,
         }));
         let settings = SyncSettings {
             instance_status_policy: world.knobs.policy,
@@ -358,30 +365,53 @@ impl Bridge {
         let (decision, card) = match from_card {
             Some((decision, card)) => (decision, Some(card)),
             None => {
-                let decision = serde_json::from_value(json!({
+                // The list shows the task as Feishu holds it: its `action_context` comes back.
+                let mut decision = json!({
                     "approval_code": self.approval_code,
                     "instance_id": instance_id,
                     "task_id": tap.task,
                     "action": tap.action,
                     "user_id": user_id,
-                }))
-                .unwrap_or_else(|error| panic!("a list decision: {error}"));
+                });
+                if let Some(context) = self.listed_context(&instance_id, &tap.task) {
+                    decision["action_context"] = context.into();
+                }
+                let decision = serde_json::from_value(decision)
+                    .unwrap_or_else(|error| panic!("a list decision: {error}"));
                 (decision, None)
             }
         };
-        let job = SyncJob::Decision(DecisionJob {
-            decision,
-            received_at: self.clock.now(),
-            delivery_id: Some(delivery_id.clone()),
-        });
+        let version =
+            TapContext::tapped_version(decision.action_context.as_deref(), &instance_id, &tap.task)
+                .map(|version| version.as_millis());
+        // Proven as the callback function proves what it hands off.
+        let job = SyncJob::Decision(testkit::sign_decision(
+            DecisionJob {
+                decision,
+                received_at: self.clock.now(),
+                delivery_id: Some(delivery_id.clone()),
+                proof: None,
+            },
+            CALLBACK_TOKEN,
+            None,
+        ));
         let payload = serde_json::to_value(&job).unwrap_or(Value::Null);
         let kind = JobKind::Decision {
             tap: tap.clone(),
             user_id,
             delivery_id,
             card,
+            version,
         };
         Some((kind, payload))
+    }
+
+    /// The `action_context` Feishu holds for task `task_id` of `instance_id` (the bridge's,
+    /// naming the version it pushed), as an Approval Center tap sends it back.
+    fn listed_context(&self, instance_id: &str, task_id: &str) -> Option<String> {
+        let instance = self.sim.instance(instance_id)?;
+        let task = instance.tasks.iter().find(|task| task.task_id == task_id)?;
+        task.task["action_context"].as_str().map(str::to_owned)
     }
 
     /// Taps the newest live card of the task; the decision the callback carries, and the card.
@@ -605,12 +635,12 @@ impl Bridge {
     }
 }
 
-/// The bridge card context of a simulator card.
-pub fn card_context(card: &feishu_sim::MessageRecord) -> Option<CardContext> {
+/// The bridge context of a simulator card.
+pub fn card_context(card: &feishu_sim::MessageRecord) -> Option<TapContext> {
     card.action_callback
         .as_ref()
         .and_then(|callback| callback["action_context"].as_str())
-        .and_then(CardContext::decode)
+        .and_then(TapContext::decode)
 }
 
 /// A job, for the trace.
@@ -629,6 +659,7 @@ fn describe_job(kind: &JobKind, payload: &Value) -> String {
             user_id,
             delivery_id,
             card,
+            ..
         } => format!(
             "decision {delivery_id}: {} {} on {} by {user_id} ({})",
             tap.action,

@@ -6,11 +6,16 @@
 //!   accepted on its current version: then that decision's status.
 //! - Under the `derive` policy a `PENDING` instance is `REJECTED` once a task is, `APPROVED`
 //!   once at least one task is and every task is approved, done or transferred.
-//! - A tap repeating the action accepted on the current version of a task the instance still
-//!   has is a duplicate; else it
-//!   is refused if the task is not pending (`task_not_pending`), the instance is not pending
-//!   (`instance_not_pending`), the task does not exist (`task_not_found`), or another approver
-//!   is named (`not_the_approver`); else it is accepted.
+//! - A tap on a task the instance has by anyone but its approver (the task's `user_id`; a task
+//!   naming its approver by `open_id` alone admits nobody, one naming nobody admits anyone) is
+//!   refused first (`not_the_approver`), whatever the task's state. (A tap naming another
+//!   approval code is `approval_code_mismatch`; the simulation's taps all carry the
+//!   definition's.) Then a tap made on another version of the task than its current one (its
+//!   context names the version) is refused (`stale_task_version`).
+//! - Else a tap repeating the action accepted on the current version of a task the instance
+//!   still has is a duplicate; else it is refused if the task is not pending
+//!   (`task_not_pending`), the instance is not pending (`instance_not_pending`), or the task
+//!   does not exist (`task_not_found`); else it is accepted.
 //! - A card shows `CANCELLED` / `DELETED` when the instance is withdrawn / deleted or hidden,
 //!   `DELETED` when its task is gone, its task's decision (`APPROVED`, `REJECTED`, `FORWARDED`
 //!   for a transfer, `PROCESSED` for done), `PROCESSED` for a pending task of a final instance,
@@ -164,19 +169,35 @@ impl State {
         })
     }
 
-    /// Judges `action` on `task_id` by `user_id`; `custom_repeated` says whether the same
-    /// custom action was accepted on the task's current version before.
+    /// Judges `action` on `task_id` by `user_id`, made on version `tapped` of the task (`None`:
+    /// the tap does not say); `custom_repeated` says whether the same custom action was accepted
+    /// on the task's current version before.
     pub fn judge(
         &self,
         action: &str,
         task_id: &str,
         user_id: &str,
+        tapped: Option<u64>,
         custom_repeated: bool,
         derive: bool,
     ) -> Judgement {
         let Some(instance_status) = self.instance_status(derive) else {
             return Judgement::Forward;
         };
+        if let Some(task) = self.task(task_id) {
+            let named = |field: &str| task[field].as_str().filter(|id| !id.is_empty());
+            let admitted = match (named("user_id"), named("open_id")) {
+                (Some(approver), _) => approver == user_id,
+                (None, Some(_)) => false,
+                (None, None) => true,
+            };
+            if !admitted {
+                return Judgement::Refuse("not_the_approver");
+            }
+            if tapped.is_some_and(|version| version != self.task_version(task_id)) {
+                return Judgement::Refuse("stale_task_version");
+            }
+        }
         let duplicate = match decided_status(action) {
             Some(_) => {
                 self.task(task_id).is_some()
@@ -199,14 +220,9 @@ impl State {
         if is_final(&instance_status) {
             return Judgement::Refuse("instance_not_pending");
         }
-        let Some(task) = self.task(task_id) else {
-            return Judgement::Refuse("task_not_found");
-        };
-        match task["user_id"].as_str() {
-            Some(approver) if !approver.is_empty() && approver != user_id => {
-                Judgement::Refuse("not_the_approver")
-            }
-            _ => Judgement::Accept,
+        match self.task(task_id) {
+            Some(_) => Judgement::Accept,
+            None => Judgement::Refuse("task_not_found"),
         }
     }
 }
@@ -267,27 +283,36 @@ mod tests {
             &[("t1", "APPROVE")],
         );
         assert_eq!(
-            s.judge("APPROVE", "t1", "u-t1", false, true),
+            s.judge("APPROVE", "t1", "u-t1", None, false, true),
             Judgement::Duplicate
         );
         assert_eq!(
-            s.judge("REJECT", "t1", "u-t1", false, true),
+            s.judge("REJECT", "t1", "u-t1", None, false, true),
             Judgement::Refuse("task_not_pending")
         );
         assert_eq!(
-            s.judge("APPROVE", "t2", "u-x", false, true),
+            s.judge("APPROVE", "t2", "u-x", None, false, true),
+            Judgement::Refuse("not_the_approver")
+        );
+        // The approver first: a stranger repeating the accepted action is no duplicate.
+        assert_eq!(
+            s.judge("APPROVE", "t1", "u-x", None, false, true),
             Judgement::Refuse("not_the_approver")
         );
         assert_eq!(
-            s.judge("APPROVE", "t9", "u-t9", false, true),
+            s.judge("APPROVE", "t9", "u-t9", None, false, true),
             Judgement::Refuse("task_not_found")
         );
         assert_eq!(
-            s.judge("REJECT", "t2", "u-t2", false, true),
+            s.judge("REJECT", "t2", "u-t2", Some(0), false, true),
             Judgement::Accept
         );
         assert_eq!(
-            State::default().judge("APPROVE", "t1", "u", false, true),
+            s.judge("REJECT", "t2", "u-t2", Some(5), false, true),
+            Judgement::Refuse("stale_task_version")
+        );
+        assert_eq!(
+            State::default().judge("APPROVE", "t1", "u", None, false, true),
             Judgement::Forward
         );
     }

@@ -239,10 +239,11 @@ impl Oracle<'_> {
                             tap,
                             user_id,
                             delivery_id,
+                            version: tapped,
                             ..
                         } => {
-                            let judgement =
-                                current.judge(tap.action, &tap.task, user_id, false, derive);
+                            let judgement = current
+                                .judge(tap.action, &tap.task, user_id, *tapped, false, derive);
                             if judgement != Judgement::Accept {
                                 messages.push((
                                     2,
@@ -324,6 +325,7 @@ impl Oracle<'_> {
             tap,
             user_id,
             delivery_id,
+            version: tapped,
             ..
         } = &job.kind
         else {
@@ -372,7 +374,14 @@ impl Oracle<'_> {
                 .iter()
                 .any(|(task, action)| *task == label && action == tap.action)
         });
-        let mut expected = state.judge(tap.action, &tap.task, user_id, custom_repeated, derive);
+        let mut expected = state.judge(
+            tap.action,
+            &tap.task,
+            user_id,
+            *tapped,
+            custom_repeated,
+            derive,
+        );
         if expected == Judgement::Forward && forward_repeated {
             expected = Judgement::Duplicate;
         }

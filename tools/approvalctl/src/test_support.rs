@@ -21,5 +21,6 @@ pub fn credentials(key: Option<&str>) -> Credentials {
         app_secret: Secret::new("app-secret"),
         callback_token: Secret::new("cb-token"),
         callback_key: key.map(Secret::new),
+        previous_callback: None,
     }
 }

@@ -55,6 +55,7 @@ impl Stack {
             app_secret: Secret::new(APP_SECRET),
             callback_token: Secret::new("callback-token"),
             callback_key: None,
+            previous_callback: None,
         }));
         let feishu = FeishuClient::new(ClientConfig::for_base_url(sim.base_url()), credentials)
             .expect("a client");

@@ -98,7 +98,7 @@ async fn decision_updates_the_card_and_replaces_the_instance_with_the_task_appro
     let head = records.head.as_ref().unwrap();
     assert_eq!(head.pushed_seq, head.seq);
     assert_eq!(
-        serde_json::to_value(records.derive(InstanceStatusPolicy::Derive).unwrap()).unwrap(),
+        serde_json::to_value(records.for_feishu(InstanceStatusPolicy::Derive).unwrap()).unwrap(),
         *pushed,
         "Feishu holds exactly the instance derived from the records"
     );
@@ -233,7 +233,7 @@ async fn concurrent_decisions_on_two_tasks_both_reach_the_records_and_the_last_p
     let records = service.store().load("i-1").await.unwrap();
     assert_eq!(records.decisions.len(), 2);
     assert_eq!(
-        serde_json::to_value(records.derive(InstanceStatusPolicy::Derive).unwrap()).unwrap(),
+        serde_json::to_value(records.for_feishu(InstanceStatusPolicy::Derive).unwrap()).unwrap(),
         *last
     );
     assert_eq!(service.publisher().events().len(), 2);
@@ -306,7 +306,10 @@ async fn a_push_overtaken_by_a_newer_instance_is_followed_by_the_latest_state() 
     let records = service.store().load("i-1").await.unwrap();
     assert_eq!(
         pushes.last(),
-        Some(&serde_json::to_value(records.derive(InstanceStatusPolicy::Derive).unwrap()).unwrap()),
+        Some(
+            &serde_json::to_value(records.for_feishu(InstanceStatusPolicy::Derive).unwrap())
+                .unwrap()
+        ),
         "Feishu's last push is the latest state, not the overtaken one"
     );
     assert!(pushes[1]["task_list"].as_array().unwrap().len() == 2);
@@ -774,7 +777,7 @@ async fn a_push_lease_held_past_the_deadline_fails_the_decision_for_a_retry() {
     let job = decision(json!({"instance_id": "i-1", "task_id": "t1", "action": "APPROVE"}));
 
     let error = approval_sync::handle_job(
-        approval_sync::parse_job(job).unwrap(),
+        approval_sync::parse_job(sign(job)).unwrap(),
         &service,
         Some(invocation_ends),
     )
@@ -787,4 +790,93 @@ async fn a_push_lease_held_past_the_deadline_fails_the_decision_for_a_retry() {
     let records = service.store().load("i-1").await.unwrap();
     assert!(!records.deliveries[0].pushed, "the retry pushes");
     assert!(records.deliveries[0].published, "the event does not wait");
+}
+
+/// A decision job the callback function did not make — no proof, a proof of another job (the
+/// job changed after signing), or one made under a pair that is not configured — is refused
+/// before anything is read or written: no record, no Feishu call, no event, and an error of its
+/// own that Lambda's retries cannot change.
+#[tokio::test]
+async fn a_decision_job_the_callback_function_did_not_make_changes_nothing() {
+    let server = feishu().await;
+    let service = service(&server);
+    seed(&service, instance(&[("t1", "PENDING")])).await;
+    let before = service.store().load("i-1").await.unwrap();
+    let unsigned = decision(json!({"instance_id": "i-1", "task_id": "t1", "action": "APPROVE"}));
+    let mut changed = sign(decision(
+        json!({"instance_id": "i-1", "task_id": "t1", "action": "REJECT"}),
+    ));
+    changed["action"] = "APPROVE".into();
+    let foreign = testkit::sign_job(unsigned.clone(), "another-token", None);
+
+    for job in [unsigned, changed, foreign] {
+        let error = approval_sync::handle_job(
+            approval_sync::parse_job(job.clone()).unwrap(),
+            &service,
+            None,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.error_type(), "UnprovenDecision", "{job}");
+        assert!(!error.is_retryable());
+        let message = error.to_string();
+        assert!(
+            !message.contains("approver-t1") && !message.contains("i-1"),
+            "the error echoes the job: {message}"
+        );
+    }
+    assert_eq!(service.store().load("i-1").await.unwrap(), before);
+    assert!(bodies(&server, INSTANCE_PATH).await.is_empty());
+    assert!(bodies(&server, UPDATE_PATH).await.is_empty());
+    assert!(service.publisher().events().is_empty() && service.publisher().refusals().is_empty());
+}
+
+/// During a rotation of the callback token and key the sync function takes proofs made under
+/// the previous pair too (a job the callback signed just before the secret changed), and no
+/// longer once the previous pair is dropped from the secret.
+#[tokio::test]
+async fn proofs_under_the_previous_callback_pair_verify_until_it_is_dropped() {
+    let server = feishu().await;
+    let credentials = |previous: Option<&str>| {
+        std::sync::Arc::new(feishu_bridge::secrets::CredentialSource::fixed(
+            feishu_bridge::secrets::Credentials {
+                app_id: "cli_test".to_owned(),
+                app_secret: feishu_bridge::secrets::Secret::new("app-secret"),
+                callback_token: feishu_bridge::secrets::Secret::new("new-token"),
+                callback_key: Some(feishu_bridge::secrets::Secret::new("new-key")),
+                previous_callback: previous.map(|token| feishu_bridge::secrets::CallbackPair {
+                    token: feishu_bridge::secrets::Secret::new(token),
+                    key: None,
+                }),
+            },
+        ))
+    };
+    let old_job = || {
+        testkit::sign_job(
+            decision(json!({"instance_id": "i-1", "task_id": "t1", "action": "APPROVE"})),
+            CALLBACK_TOKEN,
+            None,
+        )
+    };
+    let rotating = service_with_credentials(&server, credentials(Some(CALLBACK_TOKEN)));
+    seed(&rotating, instance(&[("t1", "PENDING")])).await;
+    let summary = approval_sync::handle_job(
+        approval_sync::parse_job(old_job()).unwrap(),
+        &rotating,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        decision_summary(summary).outcome,
+        approval_sync::summary::DecisionOutcome::Applied
+    );
+
+    let rotated = service_with_credentials(&server, credentials(None));
+    seed(&rotated, instance(&[("t1", "PENDING")])).await;
+    let error =
+        approval_sync::handle_job(approval_sync::parse_job(old_job()).unwrap(), &rotated, None)
+            .await
+            .unwrap_err();
+    assert_eq!(error.error_type(), "UnprovenDecision");
 }

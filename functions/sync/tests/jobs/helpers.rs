@@ -181,7 +181,25 @@ pub fn service_over<S: InstanceStore>(
         app_secret: Secret::new("app-secret"),
         callback_token: Secret::new(CALLBACK_TOKEN),
         callback_key: None,
+        previous_callback: None,
     }));
+    service_from(server, settings, store, credentials)
+}
+
+/// A service over the in-memory store with these credentials (a callback pair of its own).
+pub fn service_with_credentials(
+    server: &MockServer,
+    credentials: Arc<CredentialSource>,
+) -> Service {
+    service_from(server, settings(), InMemoryStore::new(), credentials)
+}
+
+fn service_from<S: InstanceStore>(
+    server: &MockServer,
+    settings: SyncSettings,
+    store: S,
+    credentials: Arc<CredentialSource>,
+) -> SyncService<S, RecordingPublisher> {
     let mut config = ClientConfig::for_base_url(server.uri());
     config.retry = RetryPolicy {
         max_attempts: 3,
@@ -199,12 +217,19 @@ pub fn service_over<S: InstanceStore>(
     )
 }
 
-/// Parses and runs a job given as JSON.
+/// Parses and runs a job given as JSON; a decision job is signed first, as the callback function
+/// hands it off ([`sign`]).
 pub async fn run<S: InstanceStore>(
     service: &SyncService<S, RecordingPublisher>,
     job: Value,
 ) -> Result<SyncSummary, SyncError> {
-    handle_job(parse_job(job)?, service, None).await
+    handle_job(parse_job(sign(job))?, service, None).await
+}
+
+/// A decision job given as JSON with the proof the callback function would give it under the
+/// services' callback pair ([`CALLBACK_TOKEN`], no key); other jobs as they are.
+pub fn sign(job: Value) -> Value {
+    testkit::sign_job(job, CALLBACK_TOKEN, None)
 }
 
 /// An instance `i-1` with tasks given as `(task_id, status)`, every version at [`START`].

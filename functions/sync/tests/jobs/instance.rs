@@ -3,9 +3,9 @@
 use approval_sync::cards::card_uuid;
 use approval_sync::summary::InstanceSummary;
 use approval_sync::{SyncSettings, SyncSummary};
-use feishu_bridge::card_context::CardContext;
 use feishu_bridge::ids::MessageId;
 use feishu_bridge::models::time::UnixMillis;
+use feishu_bridge::tap_context::TapContext;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -46,6 +46,15 @@ async fn a_newer_instance_is_pushed_and_stored() {
     let mut expected = instance_json("i-1", START, &[("t1", "PENDING")]);
     expected["update_time"] = pushes[0]["update_time"].clone();
     expected["update_mode"] = "REPLACE".into();
+    // Each task's context names the task's version, the company's own inside it.
+    expected["task_list"][0]["action_context"] = TapContext {
+        instance_id: "i-1".to_owned(),
+        task_id: "t1".to_owned(),
+        task_context: Some("ctx-t1".to_owned()),
+        task_version: Some(feishu_bridge::models::time::UnixMillis::ZERO),
+    }
+    .encode()
+    .into();
     assert_eq!(pushes[0], expected);
     assert!(millis(&pushes[0]["update_time"]) > START);
     let records = service.store().load("i-1").await.unwrap();
@@ -189,17 +198,19 @@ async fn notify_sends_one_card_per_new_pending_task_and_list_decisions_update_it
                 "pc_url": format!("https://erp.example.com/pc/{task_id}")
             }])
         );
-        // The card's context names its instance and task, so a tap resolves even when the
-        // card's id is unknown; the task's own context is handed on in events.
+        // The card's context names its instance, task and task version, so a tap resolves even
+        // when the card's id is unknown and says which version it was made on; the task's own
+        // context is handed on in events.
         let context =
-            CardContext::decode(card["action_callback"]["action_context"].as_str().unwrap())
+            TapContext::decode(card["action_callback"]["action_context"].as_str().unwrap())
                 .unwrap();
         assert_eq!(
             context,
-            CardContext {
+            TapContext {
                 instance_id: "i-1".to_owned(),
                 task_id: task_id.to_owned(),
                 task_context: Some(format!("ctx-{task_id}")),
+                task_version: Some(feishu_bridge::models::time::UnixMillis::ZERO),
             }
         );
         assert_eq!(card["action_callback"]["action_callback_url"], CALLBACK_URL);

@@ -41,6 +41,7 @@ impl Stack {
             app_secret: Secret::new(defaults.app_secret.clone()),
             callback_token: Secret::new(CALLBACK_TOKEN),
             callback_key: None,
+            previous_callback: None,
         }));
         let feishu = FeishuClient::new(
             ClientConfig::for_base_url(sim.base_url()),
@@ -77,6 +78,15 @@ impl Stack {
         instance["approval_code"] = self.code.clone().into();
         let job = json!({"type": "instance", "instance": instance, "notify": notify});
         run(&self.service, job).await.expect("the instance job");
+    }
+
+    /// A decision job (see [`decision`]) on this stack's definition: its approval code is the
+    /// one Feishu assigned, as every callback carries it (another code is refused as
+    /// `approval_code_mismatch`).
+    fn decision(&self, fields: Value) -> Value {
+        let mut job = decision(fields);
+        job["approval_code"] = self.code.clone().into();
+        job
     }
 
     /// Runs a reconcile job over everything changed until now.
@@ -155,7 +165,7 @@ async fn lost_rolled_back_and_overwritten_instances_are_pushed_again_and_the_res
     }
     // A decision moves "rolled-back" to a second version, which Feishu then loses.
     let approve =
-        decision(json!({"instance_id": "rolled-back", "task_id": "t1", "action": "APPROVE"}));
+        stack.decision(json!({"instance_id": "rolled-back", "task_id": "t1", "action": "APPROVE"}));
     run(&stack.service, approve).await.unwrap();
     stack.sim.handle().forget_instance("lost").unwrap();
     stack
@@ -386,7 +396,8 @@ async fn cards_left_behind_by_a_failed_job_are_brought_in_line() {
         FaultKind::Http500,
         10,
     ));
-    let approve = decision(json!({"instance_id": "carded", "task_id": "t1", "action": "APPROVE"}));
+    let approve =
+        stack.decision(json!({"instance_id": "carded", "task_id": "t1", "action": "APPROVE"}));
     let failed = run(&stack.service, approve).await.unwrap_err();
     assert_eq!(failed.error_type(), "FeishuTransient");
     stack.sim.handle().clear_faults();

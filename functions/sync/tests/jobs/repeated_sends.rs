@@ -31,6 +31,7 @@ async fn bridge(
         app_secret: Secret::new(config.app_secret.clone()),
         callback_token: Secret::new(CALLBACK_TOKEN),
         callback_key: None,
+        previous_callback: None,
     }));
     let mut client_config = ClientConfig::for_base_url(sim.base_url());
     client_config.retry = RetryPolicy {

@@ -229,7 +229,7 @@ async fn a_card_claimed_past_the_deadline_fails_the_job_for_a_retry() {
         Instant::now() + service.settings().deadline_margin + Duration::from_secs(1);
 
     let error = handle_job(
-        parse_job(job.clone()).unwrap(),
+        parse_job(sign(job.clone())).unwrap(),
         &service,
         Some(invocation_ends),
     )

@@ -1,7 +1,8 @@
 //! A burst of taps while Feishu fails at random — first decisions, double taps, contrary and
 //! wrong-approver taps, on cards and in the list — then the faults stop and the failure queue is
-//! redriven: every tap is judged exactly once, the first accepted decision of each task is its
-//! final status in Feishu, on its card and in the events, and nothing is lost.
+//! redriven: every delivery (a double tap posts the same body: one delivery) is judged exactly
+//! once, the first accepted decision of each task is its final status in Feishu, on its card and
+//! in the events, and nothing is lost.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -86,7 +87,7 @@ async fn a_burst_of_taps_under_feishu_faults_is_judged_once_each_and_nothing_is_
             reset_secs: 1,
             delay_ms: 0,
         }));
-    let answers = post_all(&bridge, bodies).await;
+    let answers = post_all(&bridge, bodies.clone()).await;
     let stats = bridge.lambda_async.wait_until_idle(QUIESCENCE).await;
     bridge.sim.handle().clear_faults();
     assert_eq!(stats.pending, 0, "the sync jobs did not finish: {stats:?}");
@@ -125,7 +126,7 @@ async fn a_burst_of_taps_under_feishu_faults_is_judged_once_each_and_nothing_is_
     let events = bridge.decision_events().await;
     let mut problems = Vec::new();
 
-    // Every tap handed off is judged exactly once: one delivery record each, none unjudged.
+    // Every delivery handed off is judged exactly once: one delivery record each, none unjudged.
     let mut verdicts: BTreeMap<&'static str, usize> = BTreeMap::new();
     for instance_id in &instance_ids {
         for delivery in bridge.records(instance_id).await.deliveries {
@@ -141,10 +142,19 @@ async fn a_burst_of_taps_under_feishu_faults_is_judged_once_each_and_nothing_is_
             }
         }
     }
+    // A tap posting the same body as another (a double tap: same card or task, action and
+    // approver) is the same delivery, judged once.
+    let deliveries: BTreeSet<String> = bodies
+        .iter()
+        .zip(&answers)
+        .filter(|(_, (status, _))| *status == 200 || *status == 409)
+        .map(|(body, _)| delivery_of(&bridge, body))
+        .collect();
     let judged: usize = verdicts.values().sum();
-    if judged != handed_off {
+    if judged != deliveries.len() {
         problems.push(format!(
-            "{handed_off} taps handed off, {judged} judged: {verdicts:?}"
+            "{handed_off} taps handed off as {} deliveries, {judged} judged: {verdicts:?}",
+            deliveries.len()
         ));
     }
 
@@ -309,6 +319,16 @@ fn plan(rng: &mut StdRng, instance_ids: &[String], task_ids: &[String]) -> Vec<D
     plan.extend(wrong);
     plan.shuffle(rng);
     plan
+}
+
+/// The delivery id the callback function gives `body`: the digest of its plaintext.
+fn delivery_of(bridge: &Bridge, body: &str) -> String {
+    let envelope: Value = serde_json::from_str(body).expect("a JSON body");
+    let plaintext = bridge
+        .cipher
+        .decrypt(envelope["encrypt"].as_str().expect("an encrypted body"))
+        .expect("the bridge's key decrypts it");
+    feishu_bridge::callback::delivery_id(plaintext.as_bytes())
 }
 
 /// The encrypted callback Feishu sends for `decision`.

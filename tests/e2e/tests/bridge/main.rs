@@ -14,3 +14,4 @@ mod reconcile;
 mod redrive;
 mod stack;
 mod stale_tap;
+mod trust;

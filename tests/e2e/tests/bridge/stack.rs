@@ -18,10 +18,10 @@ use std::time::Duration;
 
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_sqs::types::QueueAttributeName;
-use feishu_bridge::card_context::CardContext;
 use feishu_bridge::crypto::CallbackCipher;
 use feishu_bridge::store::dynamodb::{DynamoDbStore, create_table};
 use feishu_bridge::store::{InstanceRecords, InstanceStore};
+use feishu_bridge::tap_context::TapContext;
 use feishu_sim::{MessageRecord, RunningSimulator, SimConfig, Simulator, Tap};
 use lambda_async::{AsyncConfig, FailureDestination, InvocationRecord, LambdaAsync};
 use rand::Rng;
@@ -278,6 +278,56 @@ impl Bridge {
         (answer.function_error().map(str::to_owned), payload)
     }
 
+    /// Invokes the sync function asynchronously with `job` (`InvocationType=Event`, as the
+    /// callback hands decisions off): `lambda-async` queues it, retries it and parks it in the
+    /// failure queue if it keeps failing.
+    pub async fn invoke_async(&self, job: &Value) {
+        let answer = self
+            .lambda
+            .invoke()
+            .function_name(SYNC_FUNCTION)
+            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+            .payload(Blob::new(job.to_string()))
+            .send()
+            .await
+            .expect("the sync function is invoked");
+        assert_eq!(answer.status_code(), 202, "the event is queued");
+    }
+
+    /// What Feishu posts when `user_id` taps `action` on task `task_id` of `instance_id` in the
+    /// Approval Center list: the task's ids and the `action_context` Feishu holds for it now (as
+    /// the bridge last pushed it), encrypted with the definition's key.
+    pub fn list_tap(
+        &self,
+        approval_code: &str,
+        instance_id: &str,
+        task_id: &str,
+        action: &str,
+        user_id: &str,
+    ) -> String {
+        let instance = self
+            .sim
+            .handle()
+            .instance(instance_id)
+            .expect("Feishu has the instance");
+        let task = instance
+            .tasks
+            .iter()
+            .find(|task| task.task_id == task_id)
+            .expect("Feishu has the task");
+        let mut fields = json!({
+            "action_type": action,
+            "user_id": user_id,
+            "approval_code": approval_code,
+            "instance_id": instance_id,
+            "task_id": task_id,
+        });
+        if let Some(context) = task.task["action_context"].as_str() {
+            fields["action_context"] = context.into();
+        }
+        self.encrypted_callback(fields, None)
+    }
+
     /// The sync function's records of `instance_id`, as stored in DynamoDB.
     pub async fn records(&self, instance_id: &str) -> InstanceRecords {
         self.store.load(instance_id).await.expect("moto answers")
@@ -446,7 +496,7 @@ pub fn card_of(cards: &[MessageRecord], instance_id: &str, task_id: &str) -> Opt
             card.action_callback
                 .as_ref()
                 .and_then(|callback| callback["action_context"].as_str())
-                .and_then(CardContext::decode)
+                .and_then(TapContext::decode)
                 .is_some_and(|context| {
                     context.instance_id == instance_id && context.task_id == task_id
                 })
